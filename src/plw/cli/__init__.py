@@ -1,0 +1,1 @@
+"""The `plw` command line: thin commands that each call one library function."""

@@ -1,0 +1,1 @@
+"""Losses: the weighted next-token loss and its memory-efficient chunked form."""

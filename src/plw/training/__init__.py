@@ -1,0 +1,1 @@
+"""Training: PLW trainers, regularisers, and the `plw train` job."""

@@ -1,0 +1,126 @@
+"""The `plw train` configuration. Each field is documented here, once."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from plw.config import Strict
+from plw.data.sources import LOCAL_SUFFIXES
+from plw.loss.weighted import NORMALIZERS
+
+
+class DataConfig(Strict):
+    """Where records come from and how they are rendered."""
+
+    path: str = Field(description="local .json/.jsonl/.csv/.parquet file, or a hub dataset id")
+    config: str | None = Field(None, description="hub dataset configuration name")
+    split: str = Field("train", description="hub split")
+    format: Literal["auto", "alpaca", "prompt_completion", "chat"] = Field(
+        "auto", description="record format; auto detects it from the keys"
+    )
+    template: Literal["auto", "alpaca", "chat", "none"] = Field(
+        "auto", description="prompt template; auto = alpaca for Alpaca records, none for prompt/completion, "
+        "chat (the tokenizer's chat template) for messages"
+    )
+    limit: int | None = Field(None, ge=1, description="use only the first N records")
+    skip_bad_records: bool = Field(False, description="skip malformed records (counted) instead of failing")
+    assistant_turns: Literal["all", "last"] = Field(
+        "all", description="chat: which assistant turns are completion; with 'last', earlier ones weigh PLW"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _local_file_exists(cls, value: str) -> str:
+        path = Path(value).expanduser()
+        if path.suffix in LOCAL_SUFFIXES and not path.is_file():
+            raise ValueError(f"data file not found: {value}")
+        return value
+
+
+class LoraSettings(Strict):
+    """LoRA adapters via peft; absent (null) means full fine-tuning."""
+
+    r: int = Field(8, ge=1, description="adapter rank")
+    alpha: float = Field(16, gt=0, description="scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the adapter input (a regulariser)")
+    target_modules: list[str] | str = Field("all-linear", description="modules to adapt")
+
+
+class Regularization(Strict):
+    """The paper's comparison regularisers, one key each (0 = off)."""
+
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay")
+    dropout: float | None = Field(
+        None, ge=0, lt=1, description="written into every dropout field of the model config; null keeps the model's"
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="per-token label smoothing, before PLW weighting")
+    minkowski_lambda: float = Field(0.0, ge=0, description="strength of lambda * sum |theta - theta0|^p")
+    minkowski_p: float = Field(2.0, ge=1, description="exponent p of the Minkowski penalty")
+
+
+class TrainConfig(Strict):
+    """Everything `plw train` needs; validated before any model loads."""
+
+    model: str = Field(description="hub id, local directory, .gguf file, or 'smollm2-135m-instruct'")
+    tokenizer: str | None = Field(None, description="tokenizer to use; default: the model's")
+    data: DataConfig = Field(description="training records")
+    eval_data: DataConfig | None = Field(None, description="held-out records, evaluated every eval_steps and at the end")
+    prompt_loss_weight: float | Literal["auto"] = Field(
+        description="PLW in [0, 1]: 0 masks the prompt, 1 is plain LM loss; 'auto' picks it from the data's Rg"
+    )
+    max_length: int = Field(512, ge=8, description="maximum tokens per example")
+    truncation: Literal["left", "right", "drop"] = Field(
+        "left", description="left: cut prompt from the left, drop examples whose completion does not fit; "
+        "right: cut the end; drop: drop over-long examples"
+    )
+    packing: bool = Field(False, description="pack examples into max_length rows, attention kept per example")
+    normalizer: Literal["weight_sum", "nonzero", "completion"] = Field(
+        "weight_sum", description="loss denominator over each optimizer step, see plw.loss.weighted"
+    )
+    lora: LoraSettings | None = Field(None, description="LoRA settings; null = full fine-tuning")
+    regularization: Regularization = Field(default_factory=Regularization, description="regularisers")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="training precision")
+    output_dir: str = Field("outputs/train", description="where the model/adapter, config, logs and metrics go")
+    seed: int = Field(0, description="random seed for data order and initialisation")
+    epochs: float = Field(3.0, gt=0, description="training epochs (ignored when max_steps > 0)")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = use epochs")
+    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate")
+    batch_size: int = Field(4, ge=1, description="examples per device per micro-batch")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    lr_scheduler: str = Field("cosine", description="Transformers scheduler name")
+    warmup_ratio: float = Field(0.03, ge=0, le=1, description="share of steps spent warming up")
+    logging_steps: int = Field(10, ge=1, description="log losses every N optimizer steps")
+    eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps; null = only at the end")
+    save_model: bool = Field(True, description="write the trained model or adapter to output_dir")
+    report_to: list[str] = Field(default_factory=list, description="Trainer loggers: tensorboard, wandb, mlflow")
+    trainer_args: dict[str, Any] = Field(
+        default_factory=dict, description="any other transformers.TrainingArguments field, passed through"
+    )
+
+    @field_validator("prompt_loss_weight")
+    @classmethod
+    def _plw_range(cls, value: float | str) -> float | str:
+        if isinstance(value, float | int) and not 0.0 <= value <= 1.0:
+            raise ValueError(f"must be in [0, 1], got {value}")
+        return value
+
+    @field_validator("trainer_args")
+    @classmethod
+    def _known_trainer_args(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from transformers import TrainingArguments
+
+        known = {f.name for f in dataclasses.fields(TrainingArguments)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainingArguments field(s): {', '.join(unknown)}")
+        return value
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self) -> TrainConfig:
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError("max_steps must be -1 (use epochs) or positive")
+        return self

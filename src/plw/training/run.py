@@ -1,0 +1,189 @@
+"""The `plw train` job: config in, trained model, logs and metrics out.
+
+Output directory layout:
+    config.yaml        the resolved config (PLW 'auto' replaced by its value)
+    model/             the model (full fine-tuning) or LoRA adapter, with the tokenizer
+    log_history.json   Trainer's log history (loss, prompt_loss, completion_loss, eval_* ...)
+    metrics.json       final prompt and completion losses, tokenisation counts, run facts
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from plw.config import dump_yaml
+from plw.errors import PLWError
+from plw.models import resolve_model
+from plw.training.config import DataConfig, TrainConfig
+
+log = logging.getLogger("plw.train")
+
+
+def check_resources(config: TrainConfig) -> None:
+    """Fail early, before any model loads, on a model or tokenizer that cannot be found."""
+    resolve_model(config.model)
+    if config.tokenizer:
+        resolve_model(config.tokenizer)
+
+
+def build_dataset(data: DataConfig, tokenizer: Any, config: TrainConfig, plw: float, *, use_cache: bool = True):
+    """Encode records (cached), add weights for `plw`, optionally pack; return (Dataset, report)."""
+    from datasets import Dataset
+
+    from plw.data.cache import encode_cached
+    from plw.data.collator import pack_examples
+    from plw.data.tokenize import add_weights
+
+    examples, report = encode_cached(
+        data.model_dump(), tokenizer, use_cache=use_cache, fmt=data.format, template=data.template,
+        max_length=config.max_length, truncation=config.truncation, assistant_turns=data.assistant_turns,
+        skip_bad_records=data.skip_bad_records,
+    )  # fmt: skip
+    if not examples:
+        raise PLWError(f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long)")
+    features = [add_weights(e, plw) for e in examples]
+    if config.packing:
+        features = pack_examples(features, config.max_length)
+    return Dataset.from_list(features), report
+
+
+def resolve_prompt_loss_weight(config: TrainConfig, tokenizer: Any) -> tuple[float, str]:
+    """The PLW to train with, and a note on where it came from ('auto' uses the data's Rg)."""
+    if config.prompt_loss_weight != "auto":
+        return float(config.prompt_loss_weight), "given"
+    from plw.data.guidance import recommend_plw
+    from plw.data.sources import load_records
+    from plw.data.stats import generation_ratio
+
+    records = load_records(config.data.path, config=config.data.config, split=config.data.split,
+                           limit=config.data.limit)  # fmt: skip
+    ratio = generation_ratio(records, tokenizer, fmt=config.data.format, skip_bad_records=config.data.skip_bad_records)
+    advice = recommend_plw(ratio)
+    log.info("prompt_loss_weight auto -> %s: %s", advice.plw, advice.reason)
+    return advice.plw, advice.reason
+
+
+def training_arguments(config: TrainConfig, has_eval: bool):
+    """TrainingArguments from the config; `trainer_args` entries win."""
+    from transformers import TrainingArguments
+
+    args: dict[str, Any] = {
+        "output_dir": str(Path(config.output_dir) / "checkpoints"),
+        "seed": config.seed,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "learning_rate": config.learning_rate,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_ratio,
+        "weight_decay": config.regularization.weight_decay,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "no",
+        "report_to": config.report_to,
+        "bf16": config.precision == "bf16",
+        "eval_strategy": "steps" if has_eval and config.eval_steps else "no",
+        "eval_steps": config.eval_steps,
+        "remove_unused_columns": True,
+        "disable_tqdm": True,
+    }
+    args.update(config.trainer_args)
+    try:
+        return TrainingArguments(**args)
+    except (ValueError, TypeError) as err:
+        raise PLWError(f"trainer settings: {str(err).splitlines()[0]}") from err
+
+
+def apply_lora(model: Any, config: TrainConfig) -> Any:
+    """Wrap the model in LoRA adapters when configured."""
+    if config.lora is None:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = config.lora
+    peft_config = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )  # fmt: skip
+    return get_peft_model(model, peft_config)
+
+
+def train(config: TrainConfig, *, progress: bool = True, use_cache: bool = True) -> dict[str, Any]:
+    """Run a PLW fine-tune and write its outputs; return the final metrics.
+
+    Args:
+        config: a validated TrainConfig.
+        progress: show a rich progress bar.
+        use_cache: reuse cached tokenisations.
+    """
+    from trl.trainer.callbacks import RichProgressCallback
+
+    from plw.models import load_model, load_tokenizer
+    from plw.training.trainer import PLWTrainer
+
+    check_resources(config)
+    out = Path(config.output_dir)
+    tokenizer = load_tokenizer(config.tokenizer or config.model)
+    plw, plw_source = resolve_prompt_loss_weight(config, tokenizer)
+    train_set, train_report = build_dataset(config.data, tokenizer, config, plw, use_cache=use_cache)
+    eval_set, eval_report = (None, None)
+    if config.eval_data is not None:
+        eval_set, eval_report = build_dataset(config.eval_data, tokenizer, config, plw, use_cache=use_cache)
+    model = load_model(config.model, dtype="float32", dropout=config.regularization.dropout)
+    model = apply_lora(model, config)
+    from plw.data.collator import PLWDataCollator
+
+    trainer = PLWTrainer(
+        model=model,
+        args=training_arguments(config, eval_set is not None),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=PLWDataCollator(tokenizer.pad_token_id, plw, padding_free=config.packing),
+        callbacks=[RichProgressCallback()] if progress else None,
+        prompt_loss_weight=plw,
+        normalizer=config.normalizer,
+        label_smoothing=config.regularization.label_smoothing,
+        minkowski_lambda=config.regularization.minkowski_lambda,
+        minkowski_p=config.regularization.minkowski_p,
+    )
+    result = trainer.train()
+    final_eval = trainer.evaluate() if eval_set is not None else {}
+    metrics = final_metrics(trainer.state.log_history, result.metrics, final_eval)
+    metrics.update(prompt_loss_weight=plw, prompt_loss_weight_source=plw_source,
+                   tokenization={"train": train_report.as_dict(), "eval": eval_report and eval_report.as_dict()})  # fmt: skip
+    if trainer.is_world_process_zero():
+        write_outputs(out, config.model_copy(update={"prompt_loss_weight": plw}), trainer, metrics)
+    return metrics
+
+
+def final_metrics(history: list[dict], train_metrics: dict, eval_metrics: dict) -> dict[str, Any]:
+    """The last logged prompt/completion losses plus Trainer's run metrics."""
+    metrics: dict[str, Any] = dict(train_metrics)
+    for entry in history:
+        for key in ("loss", "prompt_loss", "completion_loss"):
+            if key in entry:
+                metrics[f"final_{key}"] = entry[key]
+    metrics.update(eval_metrics)
+    return metrics
+
+
+def write_outputs(out: Path, config: TrainConfig, trainer: Any, metrics: dict[str, Any]) -> None:
+    """Write config.yaml, log_history.json, metrics.json and (optionally) the model."""
+    out.mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, out / "config.yaml")
+    _write_json(out / "log_history.json", trainer.state.log_history)
+    if config.save_model:
+        trainer.save_model(str(out / "model"))
+    _write_json(out / "metrics.json", metrics)  # last: its presence marks a finished run
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
