@@ -11,7 +11,9 @@ from plw.cli.console import console
 
 def train_command(
     config: Path = typer.Argument(..., help="training config (YAML)"),
-    overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. prompt_loss_weight=0.1"),
+    overrides: list[str] | None = typer.Argument(
+        None, help="key=value overrides, e.g. prompt_loss_weight=0.1"
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="re-tokenise instead of using the cache"),
 ) -> None:
     """Fine-tune a causal LM with a prompt loss weight."""

@@ -59,8 +59,9 @@ def encode_cached(
     path = cache_dir() / "tokenized" / (hashlib.sha256(key_text.encode()).hexdigest()[:24] + ".npz")
     if use_cache and path.is_file():
         return _read(path)
-    records = load_records(source["path"], config=source["config"], split=source["split"] or "train",
-                           limit=source["limit"])  # fmt: skip
+    records = load_records(
+        source["path"], config=source["config"], split=source["split"] or "train", limit=source["limit"]
+    )
     examples, report = encode_records(records, tokenizer, **options)
     if use_cache:
         _write(path, examples, report)
@@ -83,6 +84,7 @@ def _read(path: Path) -> tuple[list[dict[str, list[int]]], TokenizeReport]:
         ids, mask = arrays["ids"].tolist(), arrays["mask"].tolist()
         report = TokenizeReport(**json.loads(str(arrays["report"])))
     examples = [
-        {"input_ids": ids[a:b], "completion_mask": mask[a:b]} for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        {"input_ids": ids[a:b], "completion_mask": mask[a:b]}
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     return examples, report

@@ -48,14 +48,31 @@ class PLWDataCollator:
         completion = torch.as_tensor(example.get("completion_mask", [1] * len(ids)), dtype=torch.long)
         if "loss_weights" in example:
             weights = torch.as_tensor(example["loss_weights"], dtype=torch.float32)
+            self._check_plw(weights, completion)
         elif self.prompt_loss_weight is not None:
             weights = torch.where(completion.bool(), 1.0, float(self.prompt_loss_weight))
         else:
             raise ValueError("example has no loss_weights and the collator has no prompt_loss_weight")
         labels = torch.as_tensor(example.get("labels", example["input_ids"]), dtype=torch.long)
         lengths = example.get("seq_lengths") or [len(ids)]
-        return {"input_ids": ids, "labels": labels, "loss_weights": weights, "completion_mask": completion,
-                "seq_lengths": torch.as_tensor(lengths, dtype=torch.long)}  # fmt: skip
+        return {
+            "input_ids": ids,
+            "labels": labels,
+            "loss_weights": weights,
+            "completion_mask": completion,
+            "seq_lengths": torch.as_tensor(lengths, dtype=torch.long),
+        }
+
+    def _check_plw(self, weights: torch.Tensor, completion: torch.Tensor) -> None:
+        """Weights tokenised for one PLW must not silently train a run configured for another."""
+        if self.prompt_loss_weight is None:
+            return
+        prompt = weights[~completion.bool()]
+        if prompt.numel() and not torch.allclose(prompt, torch.tensor(float(self.prompt_loss_weight))):
+            raise ValueError(
+                f"examples carry loss_weights for prompt weight {prompt[0].item():g}, but the collator was "
+                f"given prompt_loss_weight={self.prompt_loss_weight}; drop one of them"
+            )
 
     def _pad(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         length = max(len(r["input_ids"]) for r in rows)

@@ -2,7 +2,8 @@
 
 Every record keeps where it came from (`Record.where`, e.g. `data.jsonl:12` or `data.json[3]`) so a
 malformed record is reported by file and line. Local formats: JSON (a list of objects), JSON lines,
-CSV and Parquet; anything else is a hub dataset id.
+CSV and Parquet; a dataset preset (`alpaca-short`, `dolly@/local/dolly.jsonl`, see
+`plw.data.presets`); anything else is a hub dataset id.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def load_records(
     """Load records from a local file or a hub dataset.
 
     Args:
-        source: path to a .json / .jsonl / .csv / .parquet file, or a hub dataset id.
+        source: path to a .json / .jsonl / .csv / .parquet file, a preset (`NAME` or `NAME@SOURCE`),
+            or a hub dataset id.
         config: hub dataset configuration name.
         split: hub split.
         limit: keep only the first `limit` records.
@@ -39,6 +41,12 @@ def load_records(
     Raises:
         PLWError: missing file, unreadable bytes, malformed JSON, or a hub dataset that cannot load.
     """
+    from plw.data.presets import load_preset, parse_preset  # lazy: presets are built on load_records
+
+    preset = parse_preset(source)
+    if preset is not None:
+        records = load_preset(*preset, config=config, split=split)
+        return records[:limit] if limit is not None else records
     path = Path(source).expanduser()
     if path.suffix in LOCAL_SUFFIXES or path.exists():
         records = _load_local(path)

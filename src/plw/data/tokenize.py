@@ -71,7 +71,9 @@ def encode_records(
         try:
             record_fmt = detect_format(record) if fmt == "auto" else fmt
             record_template = DEFAULT_TEMPLATE[record_fmt] if template == "auto" else template
-            segments, eos = to_segments(record, record_fmt, record_template, tokenizer, assistant_turns=assistant_turns)
+            segments, eos = to_segments(
+                record, record_fmt, record_template, tokenizer, assistant_turns=assistant_turns
+            )
             rendered.append((segments, eos, record_template != "chat"))
         except RecordError as err:
             if not skip_bad_records:

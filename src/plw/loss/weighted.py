@@ -30,9 +30,7 @@ NORMALIZERS: tuple[str, ...] = ("weight_sum", "nonzero", "completion")
 IGNORE_INDEX = -100
 
 
-def shift_targets(
-    labels: torch.Tensor, loss_weights: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def shift_targets(labels: torch.Tensor, loss_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Targets and weights aligned with logits[:, :-1].
 
     Args:
@@ -47,9 +45,7 @@ def shift_targets(
     return targets, weights
 
 
-def token_ce(
-    logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0
-) -> torch.Tensor:
+def token_ce(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Per-token cross-entropy in float32.
 
     Args:
@@ -62,7 +58,11 @@ def token_ce(
     """
     flat = logits.reshape(-1, logits.size(-1)).float()
     ce = F.cross_entropy(
-        flat, targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none", label_smoothing=label_smoothing
+        flat,
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+        label_smoothing=label_smoothing,
     )
     return ce.view(targets.shape)
 

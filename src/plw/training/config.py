@@ -10,7 +10,6 @@ from pydantic import Field, field_validator, model_validator
 
 from plw.config import Strict
 from plw.data.sources import LOCAL_SUFFIXES
-from plw.loss.weighted import NORMALIZERS
 
 
 class DataConfig(Strict):
@@ -23,8 +22,9 @@ class DataConfig(Strict):
         "auto", description="record format; auto detects it from the keys"
     )
     template: Literal["auto", "alpaca", "chat", "none"] = Field(
-        "auto", description="prompt template; auto = alpaca for Alpaca records, none for prompt/completion, "
-        "chat (the tokenizer's chat template) for messages"
+        "auto",
+        description="prompt template; auto = alpaca for Alpaca records, none for prompt/completion, "
+        "chat (the tokenizer's chat template) for messages",
     )
     limit: int | None = Field(None, ge=1, description="use only the first N records")
     skip_bad_records: bool = Field(False, description="skip malformed records (counted) instead of failing")
@@ -55,9 +55,14 @@ class Regularization(Strict):
 
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay")
     dropout: float | None = Field(
-        None, ge=0, lt=1, description="written into every dropout field of the model config; null keeps the model's"
+        None,
+        ge=0,
+        lt=1,
+        description="written into every dropout field of the model config; null keeps the model's",
     )
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="per-token label smoothing, before PLW weighting")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="per-token label smoothing, before PLW weighting"
+    )
     minkowski_lambda: float = Field(0.0, ge=0, description="strength of lambda * sum |theta - theta0|^p")
     minkowski_p: float = Field(2.0, ge=1, description="exponent p of the Minkowski penalty")
 
@@ -68,14 +73,17 @@ class TrainConfig(Strict):
     model: str = Field(description="hub id, local directory, .gguf file, or 'smollm2-135m-instruct'")
     tokenizer: str | None = Field(None, description="tokenizer to use; default: the model's")
     data: DataConfig = Field(description="training records")
-    eval_data: DataConfig | None = Field(None, description="held-out records, evaluated every eval_steps and at the end")
+    eval_data: DataConfig | None = Field(
+        None, description="held-out records, evaluated every eval_steps and at the end"
+    )
     prompt_loss_weight: float | Literal["auto"] = Field(
-        description="PLW in [0, 1]: 0 masks the prompt, 1 is plain LM loss; 'auto' picks it from the data's Rg"
+        description="PLW in [0, 1]: 0 masks the prompt, 1 is plain LM loss; 'auto' picks it from Rg"
     )
     max_length: int = Field(512, ge=8, description="maximum tokens per example")
     truncation: Literal["left", "right", "drop"] = Field(
-        "left", description="left: cut prompt from the left, drop examples whose completion does not fit; "
-        "right: cut the end; drop: drop over-long examples"
+        "left",
+        description="left: cut prompt from the left, drop examples whose completion does not fit; "
+        "right: cut the end; drop: drop over-long examples",
     )
     packing: bool = Field(False, description="pack examples into max_length rows, attention kept per example")
     normalizer: Literal["weight_sum", "nonzero", "completion"] = Field(
@@ -84,7 +92,9 @@ class TrainConfig(Strict):
     lora: LoraSettings | None = Field(None, description="LoRA settings; null = full fine-tuning")
     regularization: Regularization = Field(default_factory=Regularization, description="regularisers")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="training precision")
-    output_dir: str = Field("outputs/train", description="where the model/adapter, config, logs and metrics go")
+    output_dir: str = Field(
+        "outputs/train", description="where the model/adapter, config, logs and metrics go"
+    )
     seed: int = Field(0, description="random seed for data order and initialisation")
     epochs: float = Field(3.0, gt=0, description="training epochs (ignored when max_steps > 0)")
     max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = use epochs")
@@ -96,7 +106,9 @@ class TrainConfig(Strict):
     logging_steps: int = Field(10, ge=1, description="log losses every N optimizer steps")
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps; null = only at the end")
     save_model: bool = Field(True, description="write the trained model or adapter to output_dir")
-    report_to: list[str] = Field(default_factory=list, description="Trainer loggers: tensorboard, wandb, mlflow")
+    report_to: list[str] = Field(
+        default_factory=list, description="Trainer loggers: tensorboard, wandb, mlflow"
+    )
     trainer_args: dict[str, Any] = Field(
         default_factory=dict, description="any other transformers.TrainingArguments field, passed through"
     )

@@ -30,7 +30,9 @@ def check_resources(config: TrainConfig) -> None:
         resolve_model(config.tokenizer)
 
 
-def build_dataset(data: DataConfig, tokenizer: Any, config: TrainConfig, plw: float, *, use_cache: bool = True):
+def build_dataset(
+    data: DataConfig, tokenizer: Any, config: TrainConfig, plw: float, *, use_cache: bool = True
+):
     """Encode records (cached), add weights for `plw`, optionally pack; return (Dataset, report)."""
     from datasets import Dataset
 
@@ -39,12 +41,20 @@ def build_dataset(data: DataConfig, tokenizer: Any, config: TrainConfig, plw: fl
     from plw.data.tokenize import add_weights
 
     examples, report = encode_cached(
-        data.model_dump(), tokenizer, use_cache=use_cache, fmt=data.format, template=data.template,
-        max_length=config.max_length, truncation=config.truncation, assistant_turns=data.assistant_turns,
+        data.model_dump(),
+        tokenizer,
+        use_cache=use_cache,
+        fmt=data.format,
+        template=data.template,
+        max_length=config.max_length,
+        truncation=config.truncation,
+        assistant_turns=data.assistant_turns,
         skip_bad_records=data.skip_bad_records,
-    )  # fmt: skip
+    )
     if not examples:
-        raise PLWError(f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long)")
+        raise PLWError(
+            f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long)"
+        )
     features = [add_weights(e, plw) for e in examples]
     if config.packing:
         features = pack_examples(features, config.max_length)
@@ -59,9 +69,12 @@ def resolve_prompt_loss_weight(config: TrainConfig, tokenizer: Any) -> tuple[flo
     from plw.data.sources import load_records
     from plw.data.stats import generation_ratio
 
-    records = load_records(config.data.path, config=config.data.config, split=config.data.split,
-                           limit=config.data.limit)  # fmt: skip
-    ratio = generation_ratio(records, tokenizer, fmt=config.data.format, skip_bad_records=config.data.skip_bad_records)
+    records = load_records(
+        config.data.path, config=config.data.config, split=config.data.split, limit=config.data.limit
+    )
+    ratio = generation_ratio(
+        records, tokenizer, fmt=config.data.format, skip_bad_records=config.data.skip_bad_records
+    )
     advice = recommend_plw(ratio)
     log.info("prompt_loss_weight auto -> %s: %s", advice.plw, advice.reason)
     return advice.plw, advice.reason
@@ -107,9 +120,12 @@ def apply_lora(model: Any, config: TrainConfig) -> Any:
 
     lora = config.lora
     peft_config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
         task_type="CAUSAL_LM",
-    )  # fmt: skip
+    )
     return get_peft_model(model, peft_config)
 
 
@@ -153,10 +169,14 @@ def train(config: TrainConfig, *, progress: bool = True, use_cache: bool = True)
         minkowski_p=config.regularization.minkowski_p,
     )
     result = trainer.train()
+    trainer.remove_callback(RichProgressCallback)  # its bars are closed once training ends
     final_eval = trainer.evaluate() if eval_set is not None else {}
     metrics = final_metrics(trainer.state.log_history, result.metrics, final_eval)
-    metrics.update(prompt_loss_weight=plw, prompt_loss_weight_source=plw_source,
-                   tokenization={"train": train_report.as_dict(), "eval": eval_report and eval_report.as_dict()})  # fmt: skip
+    metrics.update(
+        prompt_loss_weight=plw,
+        prompt_loss_weight_source=plw_source,
+        tokenization={"train": train_report.as_dict(), "eval": eval_report and eval_report.as_dict()},
+    )
     if trainer.is_world_process_zero():
         write_outputs(out, config.model_copy(update={"prompt_loss_weight": plw}), trainer, metrics)
     return metrics

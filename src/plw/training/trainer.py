@@ -56,7 +56,9 @@ class PLWLossMixin:
         self.loss_impl = loss_impl
         self.chunk_size = chunk_size
         self._train_tracker, self._eval_tracker = LossTracker(), LossTracker()
-        self.minkowski = MinkowskiPenalty(self.model, minkowski_lambda, minkowski_p) if minkowski_lambda else None
+        self.minkowski = (
+            MinkowskiPenalty(self.model, minkowski_lambda, minkowski_p) if minkowski_lambda else None
+        )
 
     # ---- normaliser over the optimizer step -------------------------------------------------
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
@@ -107,10 +109,7 @@ class PLWLossMixin:
         with torch.no_grad():
             if self.plw_label_smoothing:
                 ce = token_ce(logits[:, :-1, :].detach(), targets)  # log the plain NLL
-            if completion is None:
-                completion = torch.ones_like(targets)
-            else:
-                completion = completion[:, 1:]
+            completion = torch.ones_like(targets) if completion is None else completion[:, 1:]
             tracker = self._train_tracker if training else self._eval_tracker
             tracker.add(ce, targets.ne(-100), completion.bool())
 
@@ -167,7 +166,9 @@ class PLWTrainer(PLWLossMixin, Trainer):
         super().__init__(*args, **kwargs)
         # Trainer drops dataset columns the model's forward does not take; ours are consumed by the loss.
         self._set_signature_columns_if_needed()
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *_PLW_KEYS, "completion_mask"]))
+        self._signature_columns = list(
+            dict.fromkeys([*self._signature_columns, *_PLW_KEYS, "completion_mask"])
+        )
         self._init_plw(
             prompt_loss_weight=prompt_loss_weight,
             normalizer=normalizer,

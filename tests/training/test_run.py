@@ -1,0 +1,116 @@
+"""`plw train` end to end on the real stories260K model, and its config errors."""
+
+import json
+
+import pytest
+import yaml
+
+from plw.cli.main import main
+
+
+def run_cli(monkeypatch, capsys, *argv):
+    monkeypatch.setattr("sys.argv", ["plw", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code, capsys.readouterr()
+
+
+@pytest.fixture
+def config_file(tmp_path, stories_path, alpaca_path):
+    def write(**overrides):
+        config = {
+            "model": str(stories_path),
+            "data": {"path": str(alpaca_path), "limit": 64, "skip_bad_records": True},
+            "eval_data": {"path": str(alpaca_path), "limit": 16, "skip_bad_records": True},
+            "prompt_loss_weight": 0.1,
+            "max_length": 128,
+            "max_steps": 12,
+            "batch_size": 8,
+            "learning_rate": 3e-3,
+            "warmup_ratio": 0.0,
+            "lr_scheduler": "constant",
+            "logging_steps": 4,
+            "output_dir": str(tmp_path / "out"),
+            **overrides,
+        }
+        path = tmp_path / "train.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return write
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plw", [0.0, 0.1, 1.0])
+def test_real_finetune_lowers_completion_loss(monkeypatch, capsys, config_file, tmp_path, plw):
+    code, _ = run_cli(monkeypatch, capsys, "train", str(config_file()), f"prompt_loss_weight={plw}")
+    assert code in (0, None)
+    out = tmp_path / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    history = json.loads((out / "log_history.json").read_text())
+    logged = [e for e in history if "completion_loss" in e]
+    assert logged[-1]["completion_loss"] < logged[0]["completion_loss"]
+    assert metrics["prompt_loss_weight"] == plw
+    assert metrics["eval_completion_loss"] > 0 and metrics["eval_prompt_loss"] > 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["prompt_loss_weight"] == plw
+    assert (out / "model" / "model.safetensors").exists()
+
+
+def test_lora_and_regularisers_run(monkeypatch, capsys, config_file, tmp_path):
+    path = config_file(
+        max_steps=2,
+        eval_data=None,
+        lora={"r": 4, "alpha": 8, "dropout": 0.1},
+        regularization={
+            "weight_decay": 0.1,
+            "dropout": 0.1,
+            "label_smoothing": 0.1,
+            "minkowski_lambda": 1e-3,
+        },
+    )
+    code, _ = run_cli(monkeypatch, capsys, "train", str(path), "packing=true")
+    assert code in (0, None)
+    assert (tmp_path / "out" / "model" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("prompt_loss_weight=1.5", "prompt_loss_weight: Value error, must be in [0, 1]"),
+        ("learning_rate=-1", "learning_rate: Input should be greater than 0"),
+        ("colour=blue", "colour: unknown key"),
+        ("lora.rank=4", "lora.rank: unknown key"),
+        ("data.path=missing.json", "data file not found: missing.json"),
+        ("model=./no/such/model", "model './no/such/model' not found"),
+        ("trainer_args={fp17: true}", "unknown TrainingArguments field(s): fp17"),
+        ("normalizer=mean", "normalizer: Input should be"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2(monkeypatch, capsys, config_file, override, message):
+    code, captured = run_cli(monkeypatch, capsys, "train", str(config_file()), override)
+    assert code == 2
+    err = " ".join(captured.err.split())
+    assert message in err and "Traceback" not in err
+    assert str(config_file()) in err or "not found" in err
+
+
+def test_bad_yaml_names_line(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: x\ndata: [unclosed\n")
+    code, captured = run_cli(monkeypatch, capsys, "train", str(path))
+    assert code == 2 and f"{path}:" in captured.err.replace("\n", "") and "invalid YAML" in captured.err
+
+
+def test_bad_record_names_file_and_field(monkeypatch, capsys, config_file, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "a", "output": 3}\n')
+    code, captured = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        str(config_file(eval_data=None)),
+        f"data.path={bad}",
+        "data.skip_bad_records=false",
+    )
+    err = " ".join(captured.err.split())
+    assert code == 2 and "bad.jsonl:2: field 'output': expected a string, got int" in err

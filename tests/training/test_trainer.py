@@ -1,0 +1,197 @@
+"""PLWTrainer identities on the real pretrained stories260K model."""
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import Trainer, TrainingArguments
+
+from plw.data.collator import PLWDataCollator, pack_examples
+from plw.data.sources import load_records
+from plw.data.tokenize import tokenize_records
+from plw.models import load_model
+from plw.training.trainer import PLWTrainer
+
+
+@pytest.fixture(scope="module")
+def features(stories_tokenizer, alpaca_path):
+    records = load_records(str(alpaca_path), limit=24)
+    feats, _ = tokenize_records(
+        records, stories_tokenizer, prompt_loss_weight=0.1, max_length=96, skip_bad_records=True
+    )
+    return feats[:8]
+
+
+def args(tmp_path, **kw):
+    base = dict(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        learning_rate=0.05,
+        optim="sgd",
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        lr_scheduler_type="constant",
+        seed=0,
+        disable_tqdm=True,
+    )
+    return TrainingArguments(**{**base, **kw})
+
+
+def params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def max_diff(a, b):
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+def train_plw(path, tok, feats, tmp_path, plw=0.1, **kw):
+    torch.manual_seed(0)
+    model = load_model(str(path))
+    trainer_kw = {k: kw.pop(k) for k in ("normalizer", "minkowski_lambda", "label_smoothing") if k in kw}
+    trainer = PLWTrainer(
+        model=model,
+        args=args(tmp_path, **kw),
+        train_dataset=Dataset.from_list(feats),
+        processing_class=tok,
+        prompt_loss_weight=plw,
+        **trainer_kw,
+    )
+    trainer.train()
+    return params(model), trainer.state.log_history
+
+
+def with_plw(feats, plw):
+    return [{**f, "loss_weights": [1.0 if m else plw for m in f["completion_mask"]]} for f in feats]
+
+
+def test_batch8_equals_batch2_times_accumulation4(stories_path, stories_tokenizer, features, tmp_path):
+    a, _ = train_plw(stories_path, stories_tokenizer, features, tmp_path, per_device_train_batch_size=8)
+    b, _ = train_plw(
+        stories_path,
+        stories_tokenizer,
+        features,
+        tmp_path,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=4,
+    )
+    assert max_diff(a, b) < 1e-5
+
+
+@pytest.mark.parametrize("plw", [0.0, 1.0])
+def test_matches_transformers_trainer_with_masked_labels(
+    stories_path, stories_tokenizer, features, tmp_path, plw
+):
+    feats = with_plw(features, plw)
+    ours, our_log = train_plw(
+        stories_path,
+        stories_tokenizer,
+        feats,
+        tmp_path,
+        plw=plw,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+    )
+    hf_rows = [
+        {
+            "input_ids": f["input_ids"],
+            "labels": [
+                t if (m or plw == 1.0) else -100
+                for t, m in zip(f["input_ids"], f["completion_mask"], strict=True)
+            ],
+        }
+        for f in feats
+    ]
+    torch.manual_seed(0)
+    model = load_model(str(stories_path))
+
+    def collate(rows):
+        n = max(len(r["input_ids"]) for r in rows)
+        ids = torch.tensor([r["input_ids"] + [0] * (n - len(r["input_ids"])) for r in rows])
+        labels = torch.tensor([r["labels"] + [-100] * (n - len(r["labels"])) for r in rows])
+        mask = torch.tensor([[1] * len(r["input_ids"]) + [0] * (n - len(r["input_ids"])) for r in rows])
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    hf = Trainer(
+        model=model,
+        args=args(tmp_path, per_device_train_batch_size=4, gradient_accumulation_steps=2),
+        train_dataset=Dataset.from_list(hf_rows),
+        data_collator=collate,
+    )
+    hf.train()
+    assert our_log[0]["loss"] == pytest.approx(hf.state.log_history[0]["loss"], rel=1e-5)
+    assert max_diff(ours, params(model)) < 1e-5
+
+
+def test_logs_prompt_and_completion_loss_in_train_and_eval(
+    stories_path, stories_tokenizer, features, tmp_path
+):
+    torch.manual_seed(0)
+    trainer = PLWTrainer(
+        model=load_model(str(stories_path)),
+        args=args(tmp_path, max_steps=2, per_device_train_batch_size=4, eval_strategy="steps", eval_steps=1),
+        train_dataset=Dataset.from_list(with_plw(features, 0.0)),
+        eval_dataset=Dataset.from_list(with_plw(features[:4], 0.0)),
+        processing_class=stories_tokenizer,
+        prompt_loss_weight=0.0,
+    )
+    trainer.train()
+    train_logs = [e for e in trainer.state.log_history if "loss" in e]
+    eval_logs = [e for e in trainer.state.log_history if "eval_loss" in e]
+    assert len(train_logs) == 2 and len(eval_logs) == 2
+    for entry in train_logs:
+        assert entry["prompt_loss"] > 0 and entry["completion_loss"] > 0
+    # PLW 0: the optimised loss is the completion loss (same tokens, same mean)
+    assert train_logs[0]["loss"] == pytest.approx(train_logs[0]["completion_loss"], rel=1e-4)
+    assert eval_logs[0]["eval_loss"] == pytest.approx(eval_logs[0]["eval_completion_loss"], rel=1e-4)
+    assert eval_logs[0]["eval_prompt_loss"] > 0
+
+
+def test_packed_batch_has_same_loss_as_padded(stories_path, stories_tokenizer, features):
+    # use_cache=False as in training: Transformers detects packed rows from position_ids only without a cache.
+    model = load_model(str(stories_path)).eval()
+    feats = features[:4]
+    padded = PLWDataCollator(stories_tokenizer.pad_token_id)(feats)
+    packed_rows = pack_examples(feats, max_length=10_000)
+    packed = PLWDataCollator(stories_tokenizer.pad_token_id, padding_free=True)(packed_rows)
+    from plw.loss.weighted import plw_loss
+
+    with torch.no_grad():
+        a = plw_loss(
+            model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits,
+            padded["labels"],
+            padded["loss_weights"],
+        )
+        b = plw_loss(
+            model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits,
+            packed["labels"],
+            packed["loss_weights"],
+        )
+    assert a.item() == pytest.approx(b.item(), rel=1e-4)
+
+
+def test_minkowski_penalty_keeps_weights_closer(stories_path, stories_tokenizer, features, tmp_path):
+    torch.manual_seed(0)
+    start = params(load_model(str(stories_path)))
+    free, _ = train_plw(
+        stories_path, stories_tokenizer, features, tmp_path, max_steps=3, per_device_train_batch_size=4
+    )
+    held, _ = train_plw(
+        stories_path,
+        stories_tokenizer,
+        features,
+        tmp_path,
+        max_steps=3,
+        per_device_train_batch_size=4,
+        minkowski_lambda=5.0,
+    )
+
+    def dist(p):
+        return sum((p[k] - start[k]).pow(2).sum().item() for k in p) ** 0.5
+
+    assert dist(held) < dist(free)
+
+
+def test_collator_refuses_weights_for_another_plw(features):
+    with pytest.raises(ValueError, match="prompt_loss_weight"):
+        PLWDataCollator(0, prompt_loss_weight=0.0)(features[:2])
