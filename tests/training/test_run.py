@@ -68,7 +68,7 @@ def test_lora_and_regularisers_run(monkeypatch, capsys, config_file, tmp_path):
             "minkowski_lambda": 1e-3,
         },
     )
-    code, _ = run_cli(monkeypatch, capsys, "train", str(path), "packing=true")
+    code, _ = run_cli(monkeypatch, capsys, "train", str(path), "packing=true", "precision=bf16")
     assert code in (0, None)
     assert (tmp_path / "out" / "model" / "adapter_config.json").exists()
 

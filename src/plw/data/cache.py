@@ -31,7 +31,9 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 def data_fingerprint(path: str) -> str:
     """Content hash of a local file, or the id itself for hub datasets."""
-    local = Path(path).expanduser()
+    from plw.data.presets import preset_local_file
+
+    local = preset_local_file(path) or Path(path).expanduser()
     if not local.is_file():
         return path
     digest = hashlib.sha256()

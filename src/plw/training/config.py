@@ -35,7 +35,9 @@ class DataConfig(Strict):
     @field_validator("path")
     @classmethod
     def _local_file_exists(cls, value: str) -> str:
-        path = Path(value).expanduser()
+        from plw.data.presets import preset_local_file
+
+        path = preset_local_file(value) or Path(value).expanduser()
         if path.suffix in LOCAL_SUFFIXES and not path.is_file():
             raise ValueError(f"data file not found: {value}")
         return value

@@ -105,6 +105,10 @@ def training_arguments(config: TrainConfig, has_eval: bool):
         "remove_unused_columns": True,
         "disable_tqdm": True,
     }
+    import torch
+
+    if config.precision == "bf16" and not torch.cuda.is_available():
+        args["use_cpu"] = True  # Trainer refuses bf16 without a GPU unless told to train on CPU
     args.update(config.trainer_args)
     try:
         return TrainingArguments(**args)

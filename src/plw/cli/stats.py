@@ -1,0 +1,157 @@
+"""`plw stats DATA`: generation ratio, token lengths and a recommended PLW for a dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from plw.cli.console import console, err_console
+from plw.data.stats import DEFAULT_TOKENIZER
+
+DATA_HELP = (
+    "local .json/.jsonl/.csv/.parquet file, hub dataset id, or preset (alpaca, alpaca-cleaned, "
+    "alpaca-short, dolly; NAME@FILE builds a preset from a local file)"
+)
+TOKENIZER_HELP = (
+    "hub id, local directory, .gguf file, model alias, or SentencePiece .model file (read exactly with "
+    "sentencepiece)"
+)
+STRICT_HELP = "fail on the first malformed record instead of skipping and counting it"
+
+
+def stats_command(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    tokenizer: str = typer.Option(DEFAULT_TOKENIZER, "--tokenizer", "-t", help=TOKENIZER_HELP),
+    fmt: str = typer.Option("auto", "--format", "-f", help="auto, alpaca, prompt_completion or chat"),
+    template: str = typer.Option(
+        "auto", "--template", help="template for the templated Rg: auto, alpaca, chat, none"
+    ),
+    max_length: int = typer.Option(
+        512, "--max-length", min=1, help="count records longer than this (templated)"
+    ),
+    config: str | None = typer.Option(None, "--config", help="hub dataset configuration"),
+    split: str = typer.Option("train", "--split", help="hub split"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N records"),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON"),
+    histogram: Path | None = typer.Option(
+        None, "--histogram", help="write a PNG histogram of per-record ratios"
+    ),
+) -> None:
+    """Measure a dataset's generation ratio Rg and recommend a prompt loss weight."""
+    from plw.data.sources import load_records
+    from plw.data.spm import load_any_tokenizer
+    from plw.data.stats import analyse, check_format, check_template
+
+    check_format(fmt)  # before loading anything slow
+    check_template(template)
+    records = load_records(data, config=config, split=split, limit=limit)
+    tok = load_any_tokenizer(tokenizer)
+    result, ratios = analyse(
+        records, tok, fmt=fmt, template=template, max_length=max_length, skip_bad_records=not strict
+    )
+    result = {"data": data, "tokenizer": tokenizer, **result}
+    if histogram is not None:
+        result["histogram"] = str(write_histogram(ratios, histogram, result["generation_ratio"], data))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        print_stats(result)
+
+
+def print_stats(result: dict[str, Any]) -> None:
+    """Rich tables of the statistics, then the recommendation."""
+    from rich.table import Table
+
+    table = Table(title=f"{result['data']} ({result['tokenizer']} tokens)", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in _summary_rows(result):
+        table.add_row(label, value)
+    if result["skipped"]:
+        err_console.print(
+            f"[yellow]skipped {result['skipped']} malformed record(s)[/] (training fails on them unless "
+            f"skip_bad_records: true), e.g. {', '.join(result['skipped_where'][:3])}",
+            highlight=False,
+        )
+    if result.get("templated_error"):
+        err_console.print(
+            f"[yellow]templated counts unavailable:[/] {result['templated_error']}", highlight=False
+        )
+    console.print(table)
+    lengths = Table(title="token lengths per record")
+    names = list(result["quantiles"]["prompt"])
+    lengths.add_column("")
+    for name in names:
+        lengths.add_column(name, justify="right")
+    for part, values in result["quantiles"].items():
+        lengths.add_row(part, *(f"{values[n]:g}" for n in names))
+    console.print(lengths)
+    if result["recommended_plw"] is not None:
+        advice = f"[bold]recommended PLW: {result['recommended_plw']}[/] ({result['class']})"
+        console.print(f"{advice}: {result['recommendation']}", highlight=False)
+
+
+def _summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    templated = result.get("generation_ratio_templated")
+    return [
+        ("records", f"{result['records']:,} of {result['records_loaded']:,} ({result['skipped']} skipped)"),
+        ("format", ", ".join(f"{k} {v:,}" for k, v in result["formats"].items())),
+        ("prompt / completion tokens", f"{result['prompt_tokens']:,} / {result['completion_tokens']:,}"),
+        ("Rg (raw, paper definition)", _num(result["generation_ratio"])),
+        (f"Rg (templated: {result['template']})", _num(templated)),
+        ("mean per-record ratio", _num(result["ratio_mean"])),
+        ("geometric mean per-record ratio", _num(result["ratio_geometric_mean"])),
+        (f"records over {result['max_length']} tokens", str(result["over_max_length"])),
+        ("class", result["class"]),
+    ]
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def write_histogram(ratios: Any, path: Path, rg: float | None, title: str) -> Path:
+    """A log-x histogram of per-record completion/prompt ratios, with Rg and 1 marked."""
+    import logging
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # no font-cache chatter on first use
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from plw.errors import PLWError
+
+    values = np.asarray(ratios, dtype=float)
+    values = values[values > 0]
+    if not values.size:
+        raise PLWError("no positive per-record ratios to plot")
+    low, high = values.min(), values.max()
+    bins = np.geomspace(low, high if high > low else low * 1.01, 50)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(values, bins=bins, color="#4c72b0")
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="grey", linestyle=":", label="ratio 1 (short/long boundary)")
+    if rg is not None:
+        ax.axvline(rg, color="#c44e52", linestyle="--", label=f"Rg = {rg:.3g} (ratio of totals)")
+    ax.set(xlabel="completion tokens / prompt tokens per record", ylabel="records", title=title)
+    ax.legend()
+    fig.tight_layout()
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=120)
+    except (OSError, ValueError) as err:
+        raise PLWError(f"{path}: cannot write histogram: {err}") from err
+    finally:
+        plt.close(fig)
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stats")(stats_command)

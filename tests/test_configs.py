@@ -1,0 +1,30 @@
+"""Every shipped YAML config loads and validates."""
+
+from pathlib import Path
+
+import pytest
+
+from plw.config import read_yaml, validate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "train").glob("*.yaml")), ids=lambda p: p.name)
+def test_train_configs_validate(path, monkeypatch):
+    from plw.training.config import TrainConfig
+
+    # Shipped configs use paths relative to the repository root, as the README runs them.
+    monkeypatch.chdir(CONFIGS.parent)
+    data = read_yaml(path)
+    if "../shared/data" in str(data) and not (CONFIGS.parent.parent / "shared" / "data").exists():
+        pytest.skip("config reads ../shared/data, which is absent")
+    config = validate(TrainConfig, data, str(path))
+    assert 0 <= config.prompt_loss_weight <= 1 or config.prompt_loss_weight == "auto"
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "studies").glob("*.yaml")), ids=lambda p: p.name)
+def test_study_configs_validate(path, monkeypatch):
+    study = pytest.importorskip("plw.experiment.study")
+    monkeypatch.chdir(CONFIGS.parent)
+    config = validate(study.StudyConfig, read_yaml(path), str(path))
+    assert config is not None
