@@ -114,3 +114,24 @@ def test_bad_record_names_file_and_field(monkeypatch, capsys, config_file, tmp_p
     )
     err = " ".join(captured.err.split())
     assert code == 2 and "bad.jsonl:2: field 'output': expected a string, got int" in err
+
+
+def test_auto_plw_resolves_from_generation_ratio(monkeypatch, capsys, config_file, tmp_path):
+    short = tmp_path / "short.jsonl"
+    rows = [
+        {
+            "prompt": f"Once upon a time a {w} sat by the river and watched the boats go by. Who sat?",
+            "completion": f" A {w}.",
+        }
+        for w in ("cat", "dog", "bird", "fish") * 4
+    ]
+    short.write_text("\n".join(json.dumps(r) for r in rows))
+    path = config_file(max_steps=1, eval_data=None, data={"path": str(short)}, prompt_loss_weight="auto")
+    code, _ = run_cli(monkeypatch, capsys, "train", str(path))
+    assert code in (0, None)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["prompt_loss_weight"] == pytest.approx(0.242, abs=1e-3)
+    assert "Rg" in metrics["prompt_loss_weight_source"]
+    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())[
+        "prompt_loss_weight"
+    ] == pytest.approx(0.242)
