@@ -1,0 +1,23 @@
+"""Statistics of a PLW study: the beta GLMM of score on PLW, the critical PLW, aggregates, mechanisms.
+
+Entry points: `results.load_results` (read a results table), `summary.analyze_results` /
+`summary.analyze_study` (the whole analysis as a JSON-ready dict). See docs/analysis.md.
+"""
+
+from importlib import import_module
+
+_LAZY = {
+    "load_results": "plw.analysis.results",
+    "analyze_results": "plw.analysis.summary",
+    "analyze_study": "plw.analysis.summary",
+    "PRIMARY_METRICS": "plw.analysis.scores",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    # Lazy so that `import plw.analysis.results` does not pull in statsmodels.
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'plw.analysis' has no attribute {name!r}")

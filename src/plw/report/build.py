@@ -1,0 +1,123 @@
+"""`plw report`: analyse a study and write figures, report.html, report.md and analysis.json.
+
+Output layout (OUT defaults to STUDY_DIR/report, or <file stem>_report next to a results file):
+
+    OUT/report.html      self-contained (figures embedded), sortable tables, config, versions
+    OUT/report.md        Markdown summary, figures linked from figures/
+    OUT/analysis.json    the full analysis (same as `plw analyze --json`)
+    OUT/figures/*.png|svg
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from plw.analysis.results import load_results
+from plw.analysis.scores import select_scores
+from plw.analysis.summary import analyze_results
+from plw.report import figures as figs
+from plw.report.html import render_html
+from plw.report.markdown import render_markdown
+from plw.report.plotting import save_figure
+from plw.report.training import load_histories, loss_figure, mechanism_figure
+
+
+def default_out(study: Path) -> Path:
+    """STUDY_DIR/report for a directory, <stem>_report beside a file."""
+    return study / "report" if study.is_dir() else study.with_name(f"{study.stem}_report")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "x"
+
+
+def _title(results: pd.DataFrame, study: Path) -> str:
+    names = [s for s in results["study"].unique() if s]
+    return names[0] if len(names) == 1 else (study.name if study.is_dir() else study.stem)
+
+
+def _figures(results, analysis, histories) -> list[tuple[str, str, object]]:
+    """(name, title, Figure or None) for every figure of the report."""
+    scores, _ = select_scores(results)
+    none = scores[scores["regularizer"] == "none"]
+    out = [("pooled", "Population curve and critical PLW per dataset", figs.pooled_figure(scores, analysis))]
+    for name, fit in analysis["datasets"].items():
+        out.append(
+            (
+                f"benchmarks-{_slug(name)}",
+                f"Scores against PLW per benchmark: {name}",
+                figs.benchmark_figure(none[none["dataset"] == name], fit),
+            )
+        )
+    cell_plw = dict(zip(results["cell"], results["plw"], strict=True))
+    out += [
+        ("relative", "Relative aggregate score against PLW", figs.relative_figure(analysis)),
+        ("mechanisms", "Mechanism measures against PLW", mechanism_figure(analysis)),
+        ("losses", "Prompt and completion loss per cell", loss_figure(histories or {}, cell_plw)),
+    ]
+    return out
+
+
+def build_report(
+    study: str | Path,
+    out: str | Path | None = None,
+    backend: str = "statsmodels",
+    bootstrap: int = 200,
+    seed: int = 0,
+    histories: dict[str, list[dict]] | None = None,
+) -> dict:
+    """Analyse a study and write the report.
+
+    Args:
+        study: a study directory or a results file (see `plw.analysis.results.load_results`).
+        out: the output directory (default: see `default_out`).
+        backend: GLMM backend (statsmodels, mixedlm, glmmtmb).
+        bootstrap: parametric bootstrap replicates for the critical PLW interval.
+        seed: random seed of the bootstrap.
+        histories: cell id -> Trainer log history; read from STUDY_DIR/cells/*/train/ when None.
+
+    Returns:
+        {"html", "markdown", "json": paths, "figures": [figure dicts], "analysis": the analysis}.
+
+    Raises:
+        PLWError: bad input (see `load_results`) or an unavailable backend.
+    """
+    study = Path(study)
+    results = load_results(study)
+    analysis = analyze_results(results, backend=backend, bootstrap=bootstrap, seed=seed)
+    if histories is None and study.is_dir():
+        histories, warns = load_histories(study)
+        analysis["warnings"] += warns
+    out_dir = Path(out) if out is not None else default_out(study)
+    fig_dir = out_dir / "figures"
+    written = []
+    for name, title, fig in _figures(results, analysis, histories):
+        if fig is None:
+            continue
+        paths = save_figure(fig, fig_dir, name)
+        written.append(
+            {
+                "name": name,
+                "title": title,
+                "png": f"figures/{name}.png",
+                "svg": f"figures/{name}.svg",
+                "png_path": str(paths["png"]),
+                "svg_path": str(paths["svg"]),
+            }
+        )
+    config = study / "study.yaml"
+    config_text = config.read_text() if study.is_dir() and config.is_file() else None
+    title = _title(results, study)
+    paths = {
+        "html": out_dir / "report.html",
+        "markdown": out_dir / "report.md",
+        "json": out_dir / "analysis.json",
+    }
+    paths["json"].write_text(json.dumps(analysis, indent=2, allow_nan=False))
+    paths["markdown"].write_text(render_markdown(analysis, written, title))
+    paths["html"].write_text(render_html(analysis, written, title, config_text, analysis["versions"]))
+    return {**paths, "figures": written, "analysis": analysis}

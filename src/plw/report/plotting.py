@@ -1,0 +1,66 @@
+"""Shared plotting helpers: the PLW axis, colours, and saving a figure as PNG and SVG.
+
+Figures are built with `matplotlib.figure.Figure` directly (not pyplot), which renders with the Agg
+canvas, needs no display and keeps no global state between reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from plw.analysis.transform import plw_to_w
+
+PLW_TICKS = (0.0, 1e-3, 1e-2, 0.1, 1.0)
+"""Labelled PLW values; on the w axis they fall at 0, 0.125, 0.25, 0.5 and 1."""
+PLW_TICK_LABELS = ("0", "1e-3", "0.01", "0.1", "1")
+
+
+def new_figure(n_panels: int = 1, ncols: int = 1, panel_size=(4.0, 3.0)) -> tuple[Figure, list]:
+    """A figure with `n_panels` axes on a grid of `ncols` columns (unused grid cells removed)."""
+    ncols = max(1, min(ncols, n_panels))
+    nrows = int(np.ceil(n_panels / ncols))
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
+    return fig, axes
+
+
+def plw_axis(ax, levels=None) -> None:
+    """Put PLW on the x axis of a plot drawn against w = PLW ** log10(2).
+
+    The w scale is the model's own, shows PLW 0, and spreads the log-spaced levels evenly; ticks are
+    labelled in PLW. Study levels, when given, are marked as minor ticks.
+    """
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_xticks([plw_to_w(p) for p in PLW_TICKS])
+    ax.set_xticklabels(PLW_TICK_LABELS)
+    ax.tick_params(axis="x", labelsize=8)
+    if levels is not None:
+        ax.set_xticks([plw_to_w(p) for p in levels], minor=True)
+    ax.set_xlabel("PLW (axis scaled as PLW^log10 2)")
+    ax.grid(True, alpha=0.3)
+
+
+def colors(n: int) -> list:
+    """n distinguishable colours."""
+    cmap = colormaps["tab10" if n <= 10 else "viridis"]
+    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+
+
+def save_figure(fig: Figure, directory: Path, name: str) -> dict[str, Path]:
+    """Write `name`.png (150 dpi) and `name`.svg into `directory`.
+
+    Returns:
+        {"png": path, "svg": path}.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {ext: directory / f"{name}.{ext}" for ext in ("png", "svg")}
+    fig.savefig(paths["png"], dpi=150)
+    # The constrained layout is solved on every save and dominates the cost; the PNG save has fixed
+    # the positions, so the SVG reuses them.
+    fig.set_layout_engine("none")
+    fig.savefig(paths["svg"])
+    return paths
