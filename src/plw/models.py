@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,7 +119,12 @@ def materialize(ref: ModelRef) -> str:
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.rename(out)  # atomic: a concurrent or killed conversion never leaves a half-written cache
+    try:
+        tmp.rename(out)  # atomic: a concurrent or killed conversion never leaves a half-written cache
+    except OSError:
+        if not (out / "config.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same conversion first
     return str(out)
 
 

@@ -1,0 +1,106 @@
+"""`plw sweep`, `plw status` and `plw results`: run a factorial study, follow it, export its table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from plw.cli.console import console, err_console
+
+
+def sweep_command(
+    study: Path = typer.Argument(..., help="study file (YAML)"),
+    overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. factors.plw=[0,1]"),
+    executor: str = typer.Option("local", "--executor", help="local (one cell at a time) or ray"),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address; default: local"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="validate and show the cells with estimates; run nothing"
+    ),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="rerun failed cells too"),
+) -> None:
+    """Run every cell of a study that has not finished; rerun the same command to resume."""
+    from plw.experiment.driver import make_plan, run_sweep
+    from plw.experiment.status import load_target
+
+    cfg, source = load_target(study, overrides)
+    if dry_run:
+        _dry_run(make_plan(cfg, source))
+        return
+    states = run_sweep(cfg, source=source, executor=executor, ray_address=ray_address,
+                       retry_failed=retry_failed, console=err_console)  # fmt: skip
+    done = sum(s == "done" for s in states.values())
+    failed = [c for c, s in states.items() if s == "failed"]
+    console.print(
+        f"{done}/{len(states)} cells done, {len(failed)} failed -> {cfg.directory()}", highlight=False
+    )
+    if failed:
+        hint = "" if retry_failed else "; rerun with --retry-failed to try them again"
+        console.print(f"[red]failed[/]: {', '.join(failed)}{hint}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _dry_run(plan) -> None:
+    from plw.experiment.estimate import estimate, human
+    from plw.experiment.progress import print_cells
+
+    rows, total_flops = [], 0.0
+    for index, cell in enumerate(plan.cells, start=1):
+        guess = estimate(plan.configs[cell.id])
+        total_flops += guess.flops or 0.0
+        rows.append(
+            {"#": index, "cell": cell.id, "state": plan.states[cell.id], "tokens": human(guess.tokens),
+             "params": human(guess.parameters), "FLOPs": human(guess.flops)}
+        )  # fmt: skip
+    title = f"study {plan.study.name}: {len(plan.cells)} cells -> {plan.study_dir}"
+    print_cells(console, rows, ["#", "cell", "state", "tokens", "params", "FLOPs"], title=title)
+    console.print(
+        f"total training compute ~ {human(total_flops)}FLOPs (6 x params x tokens); nothing was run"
+    )
+
+
+def status_command(study: Path = typer.Argument(..., help="study file (YAML) or study directory")) -> None:
+    """Show done / running / failed / pending cells and an ETA."""
+    from plw.experiment.progress import format_duration, print_cells
+    from plw.experiment.status import status_of, summary_line
+
+    status = status_of(study)
+    rows = [{**r, "plw": f"{r['plw']:g}", "wall": format_duration(r["wall"])} for r in status.rows]
+    print_cells(console, rows, ["#", "cell", "state", "wall", "note"])
+    console.print(summary_line(status), highlight=False)
+
+
+def results_command(
+    study: Path = typer.Argument(..., help="study file (YAML) or study directory"),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, parquet or json"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="output file; default stdout (csv/json)"),
+    table: str = typer.Option(
+        "results",
+        "--table",
+        help="results (tidy metrics), runs (run metadata) or layers (per-layer distances)",
+    ),
+) -> None:
+    """Export the study's results store as a tidy table."""
+    from plw.errors import PLWError
+    from plw.experiment.status import load_target
+    from plw.experiment.store import export, open_store, render
+
+    study_dir = study if study.is_dir() else load_target(study)[0].directory()
+    store = open_store(study_dir)
+    if table not in ("results", "runs", "layers"):
+        raise PLWError(f"--table: unknown table {table!r}; use results, runs or layers")
+    frame = getattr(store, table)()
+    if output is None and fmt == "parquet":
+        output = study_dir / f"{table}.parquet"
+    if output is None:
+        sys.stdout.write(render(frame, fmt))
+        return
+    export(frame, output, fmt)
+    err_console.print(f"{len(frame)} rows -> {output}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(sweep_command)
+    app.command("status")(status_command)
+    app.command("results")(results_command)

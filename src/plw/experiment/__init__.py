@@ -1,0 +1,32 @@
+"""Factorial studies: `plw sweep` over PLW x model x dataset x seed x regulariser.
+
+    from plw.experiment import load_study, run_sweep
+    states = run_sweep(load_study(Path("configs/studies/tiny.yaml")))
+
+Modules: `study` (the study file), `cells` (grid and cell ids), `validate`, `driver` (resumable
+runs), `executor_local` / `executor_ray`, `worker` and `runner` (one cell), `mechanisms` (weight
+distance, loss RSD, validation loss, memorisation), `store` (results.sqlite), `status`, `estimate`,
+`progress`. See docs/sweeps.md.
+"""
+
+from importlib import import_module
+
+_LAZY = {
+    "Study": "plw.experiment.study",
+    "load_study": "plw.experiment.study",
+    "Cell": "plw.experiment.cells",
+    "expand": "plw.experiment.cells",
+    "check_study": "plw.experiment.validate",
+    "make_plan": "plw.experiment.driver",
+    "run_sweep": "plw.experiment.driver",
+    "ResultStore": "plw.experiment.store",
+    "study_status": "plw.experiment.status",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'plw.experiment' has no attribute {name!r}")

@@ -1,0 +1,149 @@
+"""A cell's directory: its spec, status, outputs and result, written crash-safely.
+
+Layout of `STUDY_DIR/cells/<id>/`:
+    cell.json     what to run (CellSpec), written by the driver
+    config.yaml   the resolved TrainConfig
+    status.json   {"state": running|failed, "stage", "pid", "token", ...}, written by the worker
+    train/        training outputs (plw.training.run.train)
+    eval/         benchmark outputs (plw.evaluation.run.evaluate)
+    worker.log    the worker's stdout and stderr
+    error.txt     the error and traceback of a failed cell
+    result.json   metrics and run facts; written atomically, last. Its presence alone marks a cell done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SPEC, CONFIG, STATUS, RESULT, ERROR, LOG = (
+    "cell.json",
+    "config.yaml",
+    "status.json",
+    "result.json",
+    "error.txt",
+    "worker.log",
+)
+STATES = ("done", "running", "failed", "pending")
+
+
+@dataclass
+class CellSpec:
+    """Everything a worker needs to run a cell, besides config.yaml.
+
+    Attributes:
+        study: study name.
+        id: cell id.
+        factors: factor values (plw, model, dataset, seed, regularizer).
+        base_model: the resolved base model spec (for weight distances).
+        eval: `EvalSettings` as a mapping.
+        keep_model: keep train/model after measuring.
+        fingerprint: hash of everything that determines the cell's results.
+        token: random per attempt; a worker writes its result only while the status holds its token.
+        env: environment variables to set in the worker (e.g. PLW_CACHE_DIR).
+        launcher: command prefix for multi-process training (empty: train in the worker).
+    """
+
+    study: str
+    id: str
+    factors: dict[str, Any]
+    base_model: str
+    eval: dict[str, Any]
+    keep_model: bool = True
+    fingerprint: str = ""
+    token: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    launcher: list[str] = field(default_factory=list)
+
+    def save(self, cell_dir: Path) -> None:
+        write_json_atomic(cell_dir / SPEC, asdict(self))
+
+    @classmethod
+    def load(cls, cell_dir: Path) -> CellSpec:
+        data = read_json(cell_dir / SPEC)
+        if data is None:
+            raise FileNotFoundError(f"{cell_dir / SPEC}: missing or unreadable cell spec")
+        return cls(**data)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file, flush it to disk, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any | None:
+    """The parsed file, or None when it is missing or not valid JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_status(cell_dir: Path) -> dict[str, Any]:
+    """The cell's status mapping ({} when there is none)."""
+    status = read_json(cell_dir / STATUS)
+    return status if isinstance(status, dict) else {}
+
+
+def write_status(cell_dir: Path, state: str, **fields: Any) -> None:
+    """Replace status.json, keeping earlier fields (pid, token, started) not given again."""
+    status = {**read_status(cell_dir), **fields, "state": state, "updated": time.time()}
+    write_json_atomic(cell_dir / STATUS, status)
+
+
+def set_stage(cell_dir: Path, stage: str) -> None:
+    """Record which stage a running cell is in (train, eval, mechanisms); shown by the driver."""
+    write_status(cell_dir, "running", stage=stage, stage_started=time.time())
+
+
+def read_result(cell_dir: Path) -> dict[str, Any] | None:
+    """The cell's result, or None if it has not finished (or the file is unreadable)."""
+    result = read_json(cell_dir / RESULT)
+    if not isinstance(result, dict) or not isinstance(result.get("rows"), list):
+        return None
+    return result
+
+
+def cell_state(cell_dir: Path) -> str:
+    """done (a readable result.json), failed, running (maybe stale: see the driver) or pending."""
+    if read_result(cell_dir) is not None:
+        return "done"
+    state = read_status(cell_dir).get("state")
+    return state if state in ("failed", "running") else "pending"
+
+
+def reset(cell_dir: Path) -> None:
+    """Remove everything in a cell directory, so a rerun starts from scratch."""
+    if cell_dir.exists():
+        shutil.rmtree(cell_dir)
+    cell_dir.mkdir(parents=True)
+
+
+def mark_failed(cell_dir: Path, message: str, details: str = "") -> None:
+    """Record a failure: error.txt (message, then details such as a traceback) and status failed."""
+    text = message.rstrip() + "\n" + (f"\n{details.rstrip()}\n" if details else "")
+    tmp = cell_dir / f".{ERROR}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, cell_dir / ERROR)
+    write_status(cell_dir, "failed", error=message.strip().splitlines()[0] if message.strip() else "failed")
+
+
+def error_line(cell_dir: Path) -> str:
+    """The first line of a failed cell's error."""
+    status = read_status(cell_dir)
+    if status.get("error"):
+        return str(status["error"])
+    try:
+        return (cell_dir / ERROR).read_text(encoding="utf-8").strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "failed (no error recorded)"

@@ -1,0 +1,293 @@
+"""The sweep driver: validate, work out what is left, run it, and keep the results store current.
+
+Crash safety rests on three rules. A cell is done only when its result.json exists (written
+atomically, last, by the worker). The driver holds an exclusive lock on the study directory while it
+runs, so on start any cell still marked running belongs to a dead driver: it is reset and rerun from
+scratch. The store is rebuilt from the result.json files on every start, so it never disagrees with
+them, whenever the last driver was killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from plw.errors import PLWError
+from plw.experiment.celldir import CONFIG, CellSpec, cell_state, error_line, read_json, read_result, reset
+from plw.experiment.cells import Cell, absolute_path
+from plw.experiment.store import ResultStore, export
+from plw.experiment.study import Study
+from plw.experiment.validate import cell_config, check_study
+from plw.training.config import TrainConfig
+
+try:  # POSIX only; elsewhere two drivers on one study are not prevented
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+
+@dataclass
+class Plan:
+    """A validated study and where each of its cells stands."""
+
+    study: Study
+    source: str
+    cells: list[Cell]
+    configs: dict[str, TrainConfig]
+    specs: dict[str, CellSpec]
+    states: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def study_dir(self) -> Path:
+        # Absolute: Ray workers do not share the driver's working directory.
+        return self.study.directory().resolve()
+
+    def cell_dir(self, cell: Cell | str) -> Path:
+        return self.study_dir / "cells" / (cell if isinstance(cell, str) else cell.id)
+
+
+def fingerprint(config: TrainConfig, spec_eval: dict) -> str:
+    """Hash of what determines a cell's results: its TrainConfig (bar output_dir) and eval settings."""
+    body = {"train": config.model_dump(mode="json", exclude={"output_dir"}), "eval": spec_eval}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def worker_env() -> dict[str, str]:
+    """Environment every worker gets: the resolved plw cache, so all cells share tokenisations."""
+    from plw.models import cache_dir
+
+    return {"PLW_CACHE_DIR": str(cache_dir().expanduser().resolve())}
+
+
+def make_plan(study: Study, source: str = "study") -> Plan:
+    """Validate the study, resolve every cell's config and spec, and classify the cells.
+
+    States: done, failed, interrupted (marked running but no driver holds the study), changed (done
+    under another configuration), pending.
+    """
+    cells = check_study(study, source)
+    evaluation = study.eval.model_dump(mode="json")
+    if evaluation["data_dir"]:
+        evaluation["data_dir"] = absolute_path(evaluation["data_dir"])
+    plan = Plan(study, source, cells, {}, {})
+    for cell in cells:
+        config = cell_config(study, cell, plan.cell_dir(cell) / "train", source)
+        plan.configs[cell.id] = config
+        plan.specs[cell.id] = CellSpec(
+            study=study.name, id=cell.id, factors=cell.factors(), base_model=config.model, eval=evaluation,
+            keep_model=study.keep_models, fingerprint=fingerprint(config, evaluation), env=worker_env(),
+            launcher=list(study.resources.launcher),
+        )  # fmt: skip
+        plan.states[cell.id] = _classify(plan.cell_dir(cell), plan.specs[cell.id])
+    return plan
+
+
+def _classify(cell_dir: Path, spec: CellSpec) -> str:
+    state = cell_state(cell_dir)
+    if state == "done":
+        return "done" if read_result(cell_dir).get("fingerprint") == spec.fingerprint else "changed"
+    if state == "failed":
+        old = read_json(cell_dir / "cell.json") or {}
+        return "failed" if old.get("fingerprint") == spec.fingerprint else "pending"
+    return "interrupted" if state == "running" else "pending"
+
+
+@contextlib.contextmanager
+def study_lock(study_dir: Path) -> Iterator[None]:
+    """Hold the study directory exclusively; the OS releases the lock when the process dies."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with (study_dir / ".lock").open("a+") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise PLWError(
+                    f"{study_dir}: another plw sweep (pid {holder}) is running this study"
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def lock_held(study_dir: Path) -> bool:
+    """Whether a live driver holds the study (for `plw status`: running vs interrupted)."""
+    path = study_dir / ".lock"
+    if fcntl is None or not path.exists():
+        return False
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def sync_store(plan: Plan, store: ResultStore) -> None:
+    """Make the store hold exactly the study's done and failed cells, from their files."""
+    store.keep_only({c.id for c in plan.cells if plan.states[c.id] in ("done", "failed")})
+    for cell in plan.cells:
+        cell_dir, state = plan.cell_dir(cell), plan.states[cell.id]
+        if state == "done":
+            store.record(plan.study.name, cell.factors(), cell.id, read_result(cell_dir))
+        elif state == "failed":
+            store.record_failure(plan.study.name, cell.id, error_line(cell_dir))
+
+
+def write_results_csv(plan: Plan, store: ResultStore) -> None:
+    """STUDY_DIR/results.csv, the tidy table `plw analyze` reads, replaced atomically."""
+    export(store.results(), plan.study_dir / "results.csv", "csv")
+
+
+def prepare_cell(plan: Plan, cell: Cell) -> Path:
+    """Empty the cell's directory and write its config and spec (with a fresh attempt token)."""
+    from plw.config import dump_yaml
+
+    cell_dir = plan.cell_dir(cell)
+    reset(cell_dir)
+    dump_yaml(plan.configs[cell.id], cell_dir / CONFIG)
+    spec = plan.specs[cell.id]
+    spec.token = uuid.uuid4().hex
+    spec.save(cell_dir)
+    return cell_dir
+
+
+def cells_to_run(plan: Plan, retry_failed: bool) -> list[Cell]:
+    """Pending and interrupted cells, plus failed ones with `retry_failed`.
+
+    Raises:
+        PLWError: a cell finished under a different configuration than the study now gives.
+    """
+    changed = [c.id for c in plan.cells if plan.states[c.id] == "changed"]
+    if changed:
+        raise PLWError(
+            f"{plan.source}: {len(changed)} finished cell(s) used other train/eval settings than the study "
+            f"now gives, e.g. {changed[0]}; restore the settings, use another output_dir, or delete those "
+            "cell directories to rerun them"
+        )
+    wanted = {"pending", "interrupted"} | ({"failed"} if retry_failed else set())
+    return [c for c in plan.cells if plan.states[c.id] in wanted]
+
+
+def materialize_models(plan: Plan, cells: list[Cell]) -> None:
+    """Convert each GGUF base model once, before cells run, so parallel cells never race to convert."""
+    from plw.models import materialize, resolve_model
+
+    for spec in sorted({plan.configs[c.id].model for c in cells}):
+        ref = resolve_model(spec)
+        if ref.gguf_file is not None:
+            materialize(ref)
+
+
+def run_plan(
+    plan: Plan, executor, *, retry_failed: bool = False, console: Console | None = None
+) -> dict[str, str]:
+    """Run what is left of a plan with an executor; return every cell's final state.
+
+    Args:
+        plan: from `make_plan`.
+        executor: a `LocalExecutor` or `RayExecutor`.
+        retry_failed: rerun failed cells too.
+        console: where progress goes (default: stderr).
+    """
+    from plw.experiment.progress import SweepProgress
+
+    console = console or Console(stderr=True)
+    with study_lock(plan.study_dir):
+        plan.states = {c.id: _classify(plan.cell_dir(c), plan.specs[c.id]) for c in plan.cells}
+        todo = cells_to_run(plan, retry_failed)
+        store = ResultStore(plan.study_dir / "results.sqlite")
+        _write_study_yaml(plan)
+        sync_store(plan, store)
+        write_results_csv(plan, store)
+        materialize_models(plan, todo)
+        by_dir = {plan.cell_dir(c): c for c in todo}
+
+        def finished(cell_dir: Path, state: str) -> None:
+            cell = by_dir[cell_dir]
+            plan.states[cell.id] = state
+            if state == "done":
+                store.record(plan.study.name, cell.factors(), cell.id, read_result(cell_dir))
+            else:
+                store.record_failure(plan.study.name, cell.id, error_line(cell_dir))
+            write_results_csv(plan, store)
+
+        dirs = [prepare_cell(plan, c) for c in todo]
+        done_before = sum(s == "done" for s in plan.states.values())
+        with SweepProgress(len(plan.cells), done_before, console, on_finished=finished) as progress:
+            executor.run(dirs, progress)
+    return plan.states
+
+
+def _write_study_yaml(plan: Plan) -> None:
+    """STUDY_DIR/study.yaml: the study as run (overrides applied), read by `plw status STUDY_DIR`."""
+    import yaml
+
+    data = plan.study.model_dump(mode="json")
+    data["output_dir"] = str(plan.study_dir)
+    # Section paths made absolute so `plw status STUDY_DIR` works from any directory. Factor values
+    # stay as given: they are part of the cell ids.
+    data["models"] = {name: absolute_path(spec) for name, spec in data["models"].items()}
+    for name, entry in data["datasets"].items():
+        if isinstance(entry, str):
+            data["datasets"][name] = absolute_path(entry)
+            continue
+        for mapping in (entry, entry.get("eval_data")):
+            if isinstance(mapping, dict) and "path" in mapping:
+                mapping["path"] = absolute_path(str(mapping["path"]))
+    if data["eval"]["data_dir"]:
+        data["eval"]["data_dir"] = absolute_path(data["eval"]["data_dir"])
+    path = plan.study_dir / "study.yaml"
+    tmp = path.with_name(f".study.yaml.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def make_executor(
+    name: str, study: Study, *, ray_address: str | None = None, runner=None, isolate: bool = True
+):
+    """A `LocalExecutor` or `RayExecutor` (with the study's resources) by name."""
+    if name == "local":
+        from plw.experiment.executor_local import LocalExecutor
+
+        return LocalExecutor(runner, isolate=isolate)
+    if name == "ray":
+        from plw.experiment.executor_ray import RayExecutor, import_ray
+
+        import_ray()  # a missing optional extra fails before any work, not after validation
+        res = study.resources
+        return RayExecutor(ray_address, cpus_per_cell=res.cpus_per_cell, gpus_per_cell=res.gpus_per_cell,
+                           runner=runner)  # fmt: skip
+    raise PLWError(f"--executor: unknown executor {name!r}; use local or ray")
+
+
+def run_sweep(
+    study: Study, *, source: str = "study", executor="local", ray_address: str | None = None,
+    retry_failed: bool = False, runner=None, console: Console | None = None,
+) -> dict[str, str]:  # fmt: skip
+    """Validate and run a study, resuming where an earlier run stopped; return each cell's state.
+
+    Args:
+        study: the study.
+        source: its file name, for messages.
+        executor: "local", "ray", or an executor object.
+        ray_address: Ray cluster address for the ray executor.
+        retry_failed: rerun failed cells too.
+        runner: cell runner ("module:function"; a callable with an in-process executor).
+        console: where progress goes (default: stderr).
+    """
+    if isinstance(executor, str):
+        executor = make_executor(executor, study, ray_address=ray_address, runner=runner)
+    return run_plan(make_plan(study, source), executor, retry_failed=retry_failed, console=console)

@@ -1,0 +1,298 @@
+"""The paper's mechanism measures of a trained cell (rows with task "train", docs/results-schema.md).
+
+- `weight_l2`, `weight_rel_distance`: L2 norm of fine-tuned minus pre-trained weights, and that norm
+  over the pre-trained weights' norm; also per layer (`layer_<i>`, and `other` for parameters
+  outside the numbered blocks), returned apart from the rows (the store's `layers` table). For LoRA
+  the delta of a module is B @ A * scale; its norm is taken as sqrt(sum((B^T B) * (A A^T))), which
+  equals ||B @ A||_F without materialising the product.
+- `loss_rsd`: standard deviation (ddof 1) over mean of the logged training `loss` values.
+- `val_prompt_loss`, `val_completion_loss`: mean token loss of each part on held-out records
+  (training's eval metrics when the cell has eval_data, else the records after `data.limit`).
+- `memorization_bleu`: corpus BLEU of greedy generations on sampled training prompts against their
+  training completions, prompts rendered and tokenised exactly as in training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("plw.experiment")
+MEMORIZATION_SEED = 0  # fixed, so every cell of a dataset is scored on the same prompts
+_LAYER = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)\.")
+_LORA_A = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<kind>embedding_)?A(?:\.weight)?$")
+TOKENS_PER_BATCH = 4096
+
+
+def row(metric: str, value: float | None) -> dict[str, Any] | None:
+    """A result row of task "train", or None for a missing or non-finite value."""
+    if value is None or not math.isfinite(value):
+        return None
+    return {"task": "train", "metric": metric, "value": float(value), "stderr": None}
+
+
+def loss_rsd(history: list[dict[str, Any]]) -> float | None:
+    """Relative standard deviation of the logged training loss (None with fewer than two values)."""
+    import numpy as np
+
+    losses = np.array([e["loss"] for e in history if isinstance(e.get("loss"), int | float)], dtype=float)
+    if len(losses) < 2 or losses.mean() == 0:
+        return None
+    return float(losses.std(ddof=1) / losses.mean())
+
+
+def layer_group(name: str) -> str:
+    """`layer_<i>` for parameters of the i-th block, else `other`."""
+    match = _LAYER.search(name)
+    return f"layer_{match.group(1)}" if match else "other"
+
+
+def _safetensor_files(spec: str) -> list[Path]:
+    """The safetensors files of a model spec or directory (hub models: from the local HF cache)."""
+    from plw.models import materialize, resolve_model
+
+    source = Path(materialize(resolve_model(spec)))
+    if not source.is_dir():
+        from huggingface_hub import snapshot_download
+
+        source = Path(snapshot_download(str(source), local_files_only=True, allow_patterns=["*.safetensors"]))
+    files = sorted(source.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{source}: no .safetensors weights to compare against")
+    return files
+
+
+def _tensors(files: list[Path]):
+    """Yield (name, float64 tensor) from safetensors files, one tensor in memory at a time."""
+    from safetensors import safe_open
+
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
+                yield name, handle.get_tensor(name).double()
+
+
+def _squared_norms(tensors) -> dict[str, float]:
+    sums: dict[str, float] = defaultdict(float)
+    for name, tensor in tensors:
+        sums[layer_group(name)] += float(tensor.pow(2).sum())
+    return sums
+
+
+def _full_delta_norms(base_files: list[Path], model_dir: Path) -> dict[str, float]:
+    from contextlib import ExitStack
+
+    from safetensors import safe_open
+
+    sums: dict[str, float] = defaultdict(float)
+    with ExitStack() as stack:
+        where = {}
+        for file in base_files:
+            handle = stack.enter_context(safe_open(str(file), framework="pt"))
+            where.update(dict.fromkeys(handle.keys(), handle))
+        for name, tuned in _tensors(sorted(model_dir.glob("*.safetensors"))):
+            if name in where:
+                sums[layer_group(name)] += float((tuned - where[name].get_tensor(name).double()).pow(2).sum())
+    return sums
+
+
+def _lora_delta_norms(adapter_dir: Path) -> dict[str, float]:
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    tensors = dict(_tensors(sorted(adapter_dir.glob("adapter_model*.safetensors"))))
+    sums: dict[str, float] = defaultdict(float)
+    for key, a in tensors.items():
+        match = _LORA_A.match(key)
+        if not match:
+            continue
+        # Linear: A [r, in], B [out, r]; embedding: A [r, vocab], B [dim, r]. Either way r = A.shape[0].
+        b = tensors[key.replace(f"lora_{match['kind'] or ''}A", f"lora_{match['kind'] or ''}B")]
+        rank = a.shape[0]
+        alpha = float(config.get("lora_alpha", rank))
+        scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+        sums[layer_group(match["module"])] += scale**2 * float(((b.T @ b) * (a @ a.T)).sum())
+    return sums
+
+
+def weight_distance(base_spec: str, model_dir: Path) -> dict[str, float]:
+    """Distances of a trained model (or LoRA adapter) directory from its base model's weights."""
+    base_files = _safetensor_files(base_spec)
+    base = _squared_norms(_tensors(base_files))
+    if (model_dir / "adapter_config.json").is_file():
+        delta = _lora_delta_norms(model_dir)
+    else:
+        delta = _full_delta_norms(base_files, model_dir)
+    out = {"weight_l2": math.sqrt(sum(delta.values()))}
+    out["weight_rel_distance"] = out["weight_l2"] / math.sqrt(sum(base.values()))
+    for group in sorted(base, key=_group_order):
+        out[f"weight_l2.{group}"] = math.sqrt(delta.get(group, 0.0))
+        out[f"weight_rel_distance.{group}"] = out[f"weight_l2.{group}"] / math.sqrt(base[group] or 1.0)
+    return out
+
+
+def _group_order(group: str) -> tuple[int, int]:
+    return (1, 0) if group == "other" else (0, int(group.split("_")[1]))
+
+
+def _batches(examples: list[dict], tokens: int = TOKENS_PER_BATCH):
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+    batch: list[dict] = []
+    for i in order:
+        if batch and (len(batch) + 1) * len(examples[i]["input_ids"]) > tokens:
+            yield batch
+            batch = []
+        batch.append(examples[i])
+    if batch:
+        yield batch
+
+
+def part_losses(model, examples: list[dict], pad_id: int) -> tuple[float | None, float | None]:
+    """Mean next-token loss over prompt tokens and over completion tokens (unweighted)."""
+    import torch
+    import torch.nn.functional as F
+
+    sums, counts = [0.0, 0.0], [0, 0]
+    with torch.no_grad():
+        for batch in _batches(examples):
+            width = max(len(e["input_ids"]) for e in batch)
+            ids = torch.tensor([e["input_ids"] + [pad_id] * (width - len(e["input_ids"])) for e in batch])
+            comp = torch.tensor([e["completion_mask"] + [0] * (width - len(e["input_ids"])) for e in batch])
+            attn = torch.tensor(
+                [[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in batch]
+            )
+            device = next(model.parameters()).device
+            logits = model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits[:, :-1].float()
+            ce = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:].to(device), reduction="none").cpu()
+            valid, comp = attn[:, 1:].bool(), comp[:, 1:].bool()
+            for part, selected in enumerate((valid & ~comp, valid & comp)):
+                sums[part] += float(ce[selected].sum())
+                counts[part] += int(selected.sum())
+    return tuple(s / c if c else None for s, c in zip(sums, counts, strict=True))  # type: ignore[return-value]
+
+
+def encode_options(config) -> dict[str, Any]:
+    """The tokenisation options training used, so cached encodings are shared."""
+    data = config.data
+    return {
+        "fmt": data.format,
+        "template": data.template,
+        "max_length": config.max_length,
+        "truncation": config.truncation,
+        "assistant_turns": data.assistant_turns,
+        "skip_bad_records": data.skip_bad_records,
+    }
+
+
+def heldout_examples(config, tokenizer, n: int) -> list[dict]:
+    """Encoded records [limit, limit + n) of the training source; [] when all records are trained on."""
+    from plw.data.sources import load_records
+    from plw.data.tokenize import encode_records
+
+    data = config.data
+    if data.limit is None:
+        return []
+    records = load_records(data.path, config=data.config, split=data.split, limit=data.limit + n)[
+        data.limit :
+    ]
+    examples, _ = encode_records(records, tokenizer, **{**encode_options(config), "skip_bad_records": True})
+    return examples
+
+
+def greedy_generate(
+    model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch: int = 16
+) -> list[str]:
+    """Greedy continuations of token-id prompts (left-padded batches), decoded without specials."""
+    import torch
+
+    pad = tokenizer.pad_token_id
+    out: list[str] = []
+    for start in range(0, len(prompts), batch):
+        chunk = [p or [tokenizer.bos_token_id or pad] for p in prompts[start : start + batch]]
+        width = max(len(p) for p in chunk)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
+        attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            generated = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=attn.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        out += tokenizer.batch_decode(generated[:, width:].cpu(), skip_special_tokens=True)
+    return out
+
+
+def memorization_bleu(model, tokenizer, examples: list[dict], n: int, max_new_tokens: int) -> float | None:
+    """Corpus BLEU (0-100) of greedy generations against the training completions of n sampled examples."""
+    import sacrebleu
+
+    picked = random.Random(MEMORIZATION_SEED).sample(range(len(examples)), min(n, len(examples)))
+    prompts, references = [], []
+    for i in picked:
+        ids, mask = examples[i]["input_ids"], examples[i]["completion_mask"]
+        if 1 not in mask:
+            continue
+        start = mask.index(1)
+        end = start + next((k for k, m in enumerate(mask[start:]) if not m), len(mask) - start)
+        prompts.append(ids[:start])
+        references.append(tokenizer.decode(ids[start:end], skip_special_tokens=True).strip())
+    if not prompts:
+        return None
+    hypotheses = [h.strip() for h in greedy_generate(model, tokenizer, prompts, max_new_tokens)]
+    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+def measure(
+    config, train_dir: Path, settings, base_spec: str, model=None, tokenizer=None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """All enabled mechanism measures of a trained cell: (result rows, per-layer rows).
+
+    Per-layer weight distances ({layer, metric, value}) are kept apart from the tidy results table,
+    whose `train` metrics are the schema's whole-model measures.
+
+    Args:
+        config: the cell's TrainConfig.
+        train_dir: its training output directory.
+        settings: the study's EvalSettings.
+        base_spec: the pre-trained model the cell started from.
+        model, tokenizer: the trained model, if already loaded (needed for validation loss without
+            eval_data and for memorisation).
+    """
+    from plw.data.cache import encode_cached
+
+    rows, layers = [], []
+    if settings.loss_rsd:
+        rows.append(row("loss_rsd", loss_rsd(json.loads((train_dir / "log_history.json").read_text()))))
+    if settings.weight_distance:
+        for key, value in weight_distance(base_spec, train_dir / "model").items():
+            metric, _, layer = key.partition(".")
+            if layer:
+                layers.append({"layer": layer, "metric": metric, "value": value})
+            else:
+                rows.append(row(metric, value))
+    if settings.validation_loss:
+        metrics = json.loads((train_dir / "metrics.json").read_text())
+        losses = (metrics.get("eval_prompt_loss"), metrics.get("eval_completion_loss"))
+        if losses == (None, None) and model is not None:
+            examples = heldout_examples(config, tokenizer, settings.validation_samples)
+            losses = part_losses(model, examples, tokenizer.pad_token_id) if examples else (None, None)
+            if not examples:
+                log.info("no held-out records (data.limit unset and no eval_data): validation loss skipped")
+        rows += [row("val_prompt_loss", losses[0]), row("val_completion_loss", losses[1])]
+    if settings.memorization_samples and model is not None:
+        examples, _ = encode_cached(config.data.model_dump(), tokenizer, **encode_options(config))
+        bleu = memorization_bleu(model, tokenizer, examples, settings.memorization_samples,
+                                 settings.memorization_max_new_tokens)  # fmt: skip
+        rows.append(row("memorization_bleu", bleu))
+    return [r for r in rows if r is not None], layers

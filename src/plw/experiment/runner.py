@@ -1,0 +1,149 @@
+"""The default cell runner: train, evaluate on the benchmarks, take the mechanism measures.
+
+Runs inside a worker (a subprocess or a Ray task). The trained model is loaded once for the
+benchmarks and the measures; with `keep_models: false` it is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from plw.experiment.celldir import CONFIG, CellSpec, set_stage
+
+log = logging.getLogger("plw.experiment")
+
+
+def score_rows(scores: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows (task, metric, value, stderr) from `evaluate`'s {task: {metric: value, metric_stderr: e}}."""
+    rows = []
+    for task, metrics in scores.items():
+        if not isinstance(metrics, dict):
+            continue
+        for name, value in metrics.items():
+            if name.endswith("_stderr") or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            stderr = metrics.get(f"{name}_stderr")
+            stderr = float(stderr) if isinstance(stderr, int | float) and math.isfinite(stderr) else None
+            rows.append({"task": task, "metric": name, "value": float(value), "stderr": stderr})
+    return rows
+
+
+def _train_facts(metrics: dict[str, Any], train_time: float) -> dict[str, Any]:
+    """Tokens trained on and training times, from training's metrics.json."""
+    report = (metrics.get("tokenization") or {}).get("train") or {}
+    per_epoch = (report.get("prompt_tokens") or 0) + (report.get("completion_tokens") or 0)
+    epochs = float(metrics.get("epoch") or 0.0)
+    runtime = metrics.get("train_runtime")
+    return {
+        "train_tokens": per_epoch * epochs if per_epoch and epochs else None,
+        "train_time_s": float(runtime) if runtime else None,
+        "train_stage_s": train_time,
+    }
+
+
+def load_trained(model_dir: Path, base_spec: str, tokenizer_spec: str):
+    """(model in eval mode, tokenizer) of a trained cell; a LoRA adapter is merged into its base."""
+    import gc
+
+    import torch
+
+    from plw.models import load_model, load_tokenizer
+
+    gc.collect()  # the training run's model and optimizer state are garbage by now: free them first
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+    tokenizer = load_tokenizer(tokenizer_spec)
+    if (model_dir / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(load_model(base_spec), str(model_dir)).merge_and_unload()
+    else:
+        model = load_model(str(model_dir))
+    if torch.cuda.is_available():  # measure on the GPU the cell trained on
+        model = model.to("cuda")
+    return model.eval(), tokenizer
+
+
+def launch_training(launcher: list[str], cell_dir: Path, config) -> dict[str, Any]:
+    """Train with `<launcher> -m plw train config.yaml` (torchrun, accelerate launch) and read its metrics.
+
+    Raises:
+        RuntimeError: the launched training failed (its output is in the cell's worker.log).
+    """
+    command = [*launcher, "-m", "plw", "train", str(cell_dir / CONFIG)]
+    log.info("launching: %s", " ".join(command))
+    completed = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"training command exited with code {completed.returncode}: {' '.join(command)}")
+    return json.loads((Path(config.output_dir) / "metrics.json").read_text())
+
+
+def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
+    """Train the cell's model, evaluate it and measure it.
+
+    Returns:
+        {"rows": [{task, metric, value, stderr}], "layers": [{layer, metric, value}], "run": {...}}.
+    """
+    from plw.config import load_config
+    from plw.experiment.mechanisms import measure
+    from plw.experiment.study import EvalSettings
+    from plw.training.config import TrainConfig
+    from plw.training.run import train
+
+    settings = EvalSettings.model_validate(spec.eval)
+    config = load_config(TrainConfig, cell_dir / CONFIG)
+    set_stage(cell_dir, "train")
+    start = time.time()
+    metrics = (
+        launch_training(spec.launcher, cell_dir, config) if spec.launcher else train(config, progress=False)
+    )
+    run = _train_facts(metrics, time.time() - start)
+    train_dir = Path(config.output_dir)
+    rows: list[dict[str, Any]] = []
+    model = tokenizer = None
+    needs_model = settings.tasks or settings.memorization_samples or settings.validation_loss
+    if needs_model:
+        model, tokenizer = load_trained(
+            train_dir / "model", spec.base_model, config.tokenizer or config.model
+        )
+    if settings.tasks:
+        set_stage(cell_dir, "eval")
+        start = time.time()
+        rows += evaluate_cell(settings, (model, tokenizer), cell_dir / "eval")
+        run["eval_time_s"] = time.time() - start
+    set_stage(cell_dir, "mechanisms")
+    start = time.time()
+    measured, layers = measure(config, train_dir, settings, spec.base_model, model=model, tokenizer=tokenizer)
+    rows += measured
+    run["mechanisms_time_s"] = time.time() - start
+    if not spec.keep_model:
+        shutil.rmtree(train_dir / "model", ignore_errors=True)
+    return {"rows": rows, "layers": layers, "run": run}
+
+
+def evaluate_cell(settings, lm: Any, out: Path) -> list[dict[str, Any]]:
+    """Benchmark rows for a loaded (model, tokenizer) pair, with outputs in `out`."""
+    from plw.evaluation.run import evaluate
+
+    scores = evaluate(
+        lm,
+        settings.tasks,
+        data_dir=settings.data_dir,
+        limit=settings.limit,
+        num_fewshot=settings.num_fewshot,
+        output_dir=out,
+        batch_size=settings.batch_size,
+        judge=settings.judge,
+        template=settings.template,
+        max_new_tokens=settings.max_new_tokens,
+        progress=False,
+    )
+    return score_rows(scores)

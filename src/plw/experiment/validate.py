@@ -1,0 +1,137 @@
+"""Check a whole study before anything runs: models, data, tasks, and every cell's TrainConfig.
+
+Hub ids and dataset presets are accepted offline (they are only fetched when a cell runs); local
+paths must exist. Every problem is a one-line `PLWError` naming the study key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from plw.errors import PLWError
+from plw.experiment.cells import Cell, dataset_spec, expand, model_spec, train_config_data
+from plw.experiment.study import Study, error_text, parse_regularizer
+from plw.training.config import DataConfig, TrainConfig
+
+_REG_FIELD = {"minkowski": "minkowski_lambda"}
+
+
+def check_study(study: Study, source: str = "study") -> list[Cell]:
+    """Validate the study and return its cells in run order.
+
+    Args:
+        study: a structurally valid study (see `load_study`).
+        source: the study file, for messages.
+
+    Raises:
+        PLWError: the first problem found, naming its key.
+    """
+    cells = expand(study, source)
+    for value in sorted({c.model for c in cells}):
+        _check_model(study, value, source)
+    for value in sorted({c.dataset for c in cells}):
+        _check_dataset(study, value, source)
+    _check_eval(study, source)
+    for cell in cells:
+        cell_config(study, cell, Path("cell"), source)
+    return cells
+
+
+def _model_key(study: Study, value: str) -> str:
+    return f"models.{value}" if value in study.models else "factors.model"
+
+
+def _dataset_key(study: Study, value: str) -> str:
+    return f"datasets.{value}" if value in study.datasets else "factors.dataset"
+
+
+def _check_model(study: Study, value: str, source: str) -> None:
+    from plw.models import resolve_model
+
+    try:
+        resolve_model(model_spec(study, value))
+    except PLWError as err:
+        raise PLWError(f"{source}: {_model_key(study, value)}: {err}") from err
+
+
+def _check_dataset(study: Study, value: str, source: str) -> None:
+    from plw.data.presets import parse_preset, preset_local_file
+
+    key = _dataset_key(study, value)
+    data, eval_data = dataset_spec(study, value)
+    for sub, mapping in (("", data), (".eval_data", eval_data)):
+        if mapping is None:
+            continue
+        try:
+            DataConfig.model_validate(mapping)
+            parse_preset(str(mapping["path"]))
+            local = preset_local_file(str(mapping["path"]))
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = (
+                "" if key.startswith("factors.") else "." + (".".join(str(p) for p in first["loc"]) or "path")
+            )
+            raise PLWError(f"{source}: {key}{sub}{where}: {error_text(first)}") from None
+        except PLWError as err:
+            raise PLWError(
+                f"{source}: {key}{'' if key.startswith('factors.') else sub + '.path'}: {err}"
+            ) from err
+        if local is not None and not local.is_file():
+            raise PLWError(f"{source}: {key}{sub}: data file not found: {local}")
+
+
+def _check_eval(study: Study, source: str) -> None:
+    settings = study.eval
+    if settings.data_dir is not None and not Path(settings.data_dir).expanduser().is_dir():
+        raise PLWError(f"{source}: eval.data_dir: directory not found: {settings.data_dir}")
+    needs_model = settings.tasks or settings.weight_distance or settings.memorization_samples
+    if needs_model and study.train.get("save_model") is False:
+        raise PLWError(
+            f"{source}: train.save_model: evaluation and mechanism measures need the trained model; "
+            "set keep_models: false to delete it after measuring instead"
+        )
+    if not settings.tasks:
+        return
+    try:
+        from plw.evaluation.tasks import expand_tasks
+    except ImportError as err:
+        raise PLWError(f"{source}: eval.tasks: the evaluation module is not available ({err})") from err
+    try:
+        names = expand_tasks(settings.tasks)
+    except PLWError as err:
+        raise PLWError(f"{source}: eval.tasks: {err}") from err
+    if "alpaca_eval" in names and not settings.judge:
+        raise PLWError(f"{source}: eval.judge: task alpaca_eval needs a judge (local, endpoint or a YAML)")
+
+
+def _blame(study: Study, cell: Cell, loc: list[str]) -> str:
+    """The study key responsible for an error at `loc` in a cell's TrainConfig."""
+    head = loc[0] if loc else ""
+    name, _ = parse_regularizer(cell.regularizer)
+    if head in ("data", "eval_data"):
+        return _dataset_key(study, cell.dataset) + "." + ".".join(loc[1:] if head == "data" else loc)
+    if head == "model":
+        return _model_key(study, cell.model)
+    if head == "prompt_loss_weight":
+        return "factors.plw"
+    if head == "regularization" and len(loc) > 1 and loc[1] == _REG_FIELD.get(name, name):
+        return f"factors.regularizer: {cell.regularizer}"
+    if head in study.train:
+        return "train." + ".".join(loc)
+    return f"cell {cell.id}: " + (".".join(loc) or "(config)")
+
+
+def cell_config(study: Study, cell: Cell, output_dir: Path, source: str = "study") -> TrainConfig:
+    """The cell's validated TrainConfig, writing to `output_dir`.
+
+    Raises:
+        PLWError: the config does not validate; the message names the study key behind the problem.
+    """
+    try:
+        return TrainConfig.model_validate(train_config_data(study, cell, output_dir))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = _blame(study, cell, [str(p) for p in first["loc"]])
+        raise PLWError(f"{source}: {where}: {error_text(first)}") from None

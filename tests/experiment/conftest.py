@@ -1,0 +1,56 @@
+"""Fixtures for sweep tests: an isolated plw cache, and small studies over fake or real cells."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from plw.experiment.study import Study
+
+HERE = Path(__file__).resolve().parent
+RECORDS = [{"instruction": f"Say {i}.", "input": "", "output": f"{i}"} for i in range(8)]
+
+
+@pytest.fixture(autouse=True)
+def plw_cache(tmp_path_factory, monkeypatch):
+    """One plw cache per test session, never the user's."""
+    cache = tmp_path_factory.getbasetemp() / "plw-cache"
+    monkeypatch.setenv("PLW_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture
+def data_file(tmp_path) -> Path:
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(RECORDS))
+    return path
+
+
+@pytest.fixture
+def make_study(tmp_path, data_file):
+    """Build a Study from keyword sections; defaults: a hub-id model (never loaded) and a local data file."""
+
+    def build(**sections) -> Study:
+        data = {
+            "name": "fake",
+            "output_dir": str(tmp_path / "study"),
+            "models": {"tiny": "example-org/tiny-model"},
+            "datasets": {"toy": {"path": str(data_file)}},
+            "factors": {"plw": [0.0, 0.5, 1.0], "model": ["tiny"], "dataset": ["toy"]},
+            "train": {"max_steps": 1},
+            "eval": {"tasks": [], "weight_distance": False, "memorization_samples": 0},
+        }
+        data.update(sections)
+        return Study.model_validate(data)
+
+    return build
+
+
+@pytest.fixture
+def fake_env(monkeypatch):
+    """Let worker subprocesses import sweep_fakes."""
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", str(HERE) + (os.pathsep + path if path else ""))
