@@ -24,7 +24,8 @@ def test_train_configs_validate(path, monkeypatch):
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "studies").glob("*.yaml")), ids=lambda p: p.name)
 def test_study_configs_validate(path, monkeypatch):
-    study = pytest.importorskip("plw.experiment.study")
+    from plw.experiment.study import Study
+
     monkeypatch.chdir(CONFIGS.parent)
-    config = validate(study.StudyConfig, read_yaml(path), str(path))
-    assert config is not None
+    study = validate(Study, read_yaml(path), str(path))
+    assert study.factors.plw and all(0 <= p <= 1 for p in study.factors.plw)
