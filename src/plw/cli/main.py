@@ -17,7 +17,7 @@ from plw.cli.console import err_console
 from plw.errors import PLWError
 
 # Each module defines `register(app)`; a module that is not there yet is skipped.
-COMMAND_MODULES = ("train", "stats", "invert", "eval", "sweep", "analyze", "report", "demo")
+COMMAND_MODULES = ("train", "stats", "invert", "eval", "sweep", "analyze", "report", "demo", "synth")
 
 app = typer.Typer(
     name="plw",
