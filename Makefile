@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/plw train configs/train/smollm2-alpaca-tiny.yaml
+	$(BIN)/plw demo
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

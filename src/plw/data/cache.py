@@ -54,10 +54,12 @@ def encode_cached(
         use_cache: read and write the cache.
         **options: `encode_records` keyword arguments.
     """
+    from plw.data.synthetic import resolve_source
+
     source = {k: data.get(k) for k in ("path", "config", "split", "limit")}
-    key_text = json.dumps(
-        [tokenizer_fingerprint(tokenizer), data_fingerprint(source["path"]), source, options], sort_keys=True
-    )
+    synthetic = resolve_source(source["path"], source["config"], source["split"] or "train")
+    content = data_fingerprint(str(synthetic) if synthetic else source["path"])
+    key_text = json.dumps([tokenizer_fingerprint(tokenizer), content, source, options], sort_keys=True)
     path = cache_dir() / "tokenized" / (hashlib.sha256(key_text.encode()).hexdigest()[:24] + ".npz")
     if use_cache and path.is_file():
         return _read(path)

@@ -42,7 +42,11 @@ def load_records(
         PLWError: missing file, unreadable bytes, malformed JSON, or a hub dataset that cannot load.
     """
     from plw.data.presets import load_preset, parse_preset  # lazy: presets are built on load_records
+    from plw.data.synthetic import resolve_source
 
+    synthetic = resolve_source(source, config, split)
+    if synthetic is not None:
+        return load_records(str(synthetic), limit=limit)
     preset = parse_preset(source)
     if preset is not None:
         records = load_preset(*preset, config=config, split=split)

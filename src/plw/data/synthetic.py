@@ -254,3 +254,30 @@ def family_table(train: list[dict], held_out: list[dict]) -> list[dict]:
              "word_rg": word_ratio(members)}
         )  # fmt: skip
     return rows
+
+
+def resolve_source(source: str, config: str | None, split: str) -> Path | None:
+    """The file behind the data source `synthetic` (else None), so configs name the suite directly.
+
+    `config` holds generator options as `key=value` pairs separated by commas
+    (`seed=1,n_train=300,n_eval=50,long_share=0.2`); `split` is `train` or `eval`.
+
+    Raises:
+        PLWError: an unknown option, a non-numeric value or an unknown split.
+    """
+    if source != "synthetic":
+        return None
+    options: dict[str, float | int] = {}
+    for item in filter(None, (config or "").split(",")):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in ("seed", "n_train", "n_eval", "long_share"):
+            raise PLWError(f"data 'synthetic': unknown option '{key}' (seed, n_train, n_eval, long_share)")
+        try:
+            options[key] = float(value) if key == "long_share" else int(value)
+        except ValueError as err:
+            raise PLWError(f"data 'synthetic': option {key} needs a number, got '{value}'") from err
+    if split not in ("train", "eval"):
+        raise PLWError(f"data 'synthetic': split must be train or eval, got '{split}'")
+    train, held_out = ensure_suite(None, **options)
+    return train if split == "train" else held_out

@@ -109,7 +109,12 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     train_dir = Path(config.output_dir)
     rows: list[dict[str, Any]] = []
     model = tokenizer = None
-    needs_model = settings.tasks or settings.memorization_samples or settings.validation_loss
+    needs_model = (
+        settings.tasks
+        or settings.memorization_samples
+        or settings.validation_loss
+        or settings.retention_prompts
+    )
     if needs_model:
         model, tokenizer = load_trained(
             train_dir / "model", spec.base_model, config.tokenizer or config.model
@@ -123,6 +128,8 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     start = time.time()
     measured, layers = measure(config, train_dir, settings, spec.base_model, model=model, tokenizer=tokenizer)
     rows += measured
+    if settings.retention_prompts:
+        rows += retention_rows(settings, model, spec.base_model)
     run["mechanisms_time_s"] = time.time() - start
     if not spec.keep_model:
         shutil.rmtree(train_dir / "model", ignore_errors=True)
@@ -147,3 +154,13 @@ def evaluate_cell(settings, lm: Any, out: Path) -> list[dict[str, Any]]:
         progress=False,
     )
     return score_rows(scores)
+
+
+def retention_rows(settings, model: Any, base_model: str) -> list[dict[str, Any]]:
+    """Rows of task `retention`: the KL estimate from the base model and both NLLs."""
+    from plw.evaluation.retention import retention
+    from plw.models import cache_dir
+
+    options = {"n_prompts": settings.retention_prompts, "max_new_tokens": settings.retention_max_new_tokens}
+    values = retention(model, base_model, cache_dir() / "retention", **options)
+    return [{"task": "retention", "metric": k, "value": v, "stderr": None} for k, v in values.items()]

@@ -138,6 +138,10 @@ class EvalSettings(Strict):
     memorization_max_new_tokens: int = Field(
         128, ge=1, description="generation budget per memorisation prompt"
     )
+    retention_prompts: int = Field(
+        0, ge=0, description="generic prompts for the retention (KL from the base model) estimate; 0 = off"
+    )
+    retention_max_new_tokens: int = Field(48, ge=1, description="tokens the base model samples per prompt")
 
 
 class Resources(Strict):

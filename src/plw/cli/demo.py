@@ -1,0 +1,54 @@
+"""`plw demo`: the offline miniature study, analysis and report in one command."""
+
+from __future__ import annotations
+
+import typer
+
+from plw.cli.console import console, err_console
+
+
+def demo_command(
+    overrides: list[str] | None = typer.Argument(None, help="key=value overrides of the quickstart study"),
+    model: str | None = typer.Option(None, "--model", help="any local model directory instead of SmolLM2"),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", help="local benchmark files (layout of shared/data/bench): adds ARC-Easy and PIQA"
+    ),
+) -> None:
+    """Train at several PLWs, evaluate, fit the paper's model and write an HTML report."""
+    from rich.table import Table
+
+    from plw.experiment.quickstart import run_demo
+
+    result = run_demo(model, data_dir, overrides, console=err_console)
+    table = Table(title="quickstart: one fine-tune per PLW")
+    columns = ["PLW", "exact match", "KL from base", "val completion loss"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in result["table"]:
+        table.add_row(*(_fmt(row.get(c)) for c in columns))
+    console.print(table)
+    report = result["report"]
+    if report is not None:
+        pooled = (report["analysis"].get("pooled") or {}) if isinstance(report.get("analysis"), dict) else {}
+        critical = pooled.get("critical_plw")
+        if critical is not None:
+            console.print(
+                f"fitted critical PLW: {critical:.3g} (p of the quadratic term: {pooled.get('p_value')})"
+            )
+        console.print(f"report: {report['html']}", highlight=False)
+    console.print(
+        "A miniature study demonstrates the method on a small model and synthetic data; it does not "
+        "confirm or refute the paper's findings."
+    )
+    failed = [c for c, s in result["states"].items() if s != "done"]
+    if failed:
+        console.print(f"[red]{len(failed)} cell(s) not done[/]: rerun `plw demo` to resume", highlight=False)
+        raise typer.Exit(1)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)

@@ -1,0 +1,63 @@
+"""The quickstart study end to end on the real stories260K model: sweep, analysis, report, resume."""
+
+import json
+
+import pytest
+
+from plw.cli.main import main
+from plw.experiment.quickstart import demo_study, quickstart_file
+
+SMALL = [
+    "datasets.synthetic.limit=16",
+    "datasets.synthetic.eval_data.limit=8",
+    "eval.limit=8",
+    "eval.memorization_samples=2",
+    "eval.retention_prompts=2",
+    "eval.retention_max_new_tokens=8",
+]
+
+
+def test_shipped_quickstart_matches_the_issue():
+    study = demo_study(None, None, [])
+    assert quickstart_file().name == "quickstart.yaml"
+    assert len(study.factors.plw) >= 4 and min(study.factors.plw) == 0 and max(study.factors.plw) == 1
+    assert study.models["default"] == "smollm2-135m-instruct"
+    assert study.train["lora"] and "synthetic" in study.eval.tasks and study.eval.retention_prompts > 0
+
+
+def test_model_swap_gets_its_own_directory(stories_path):
+    study = demo_study(str(stories_path), None, [])
+    assert study.models["default"] == str(stories_path)
+    assert study.directory().name == "quickstart-stories260K"
+
+
+@pytest.mark.slow
+def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "plw",
+        "demo",
+        "--model",
+        str(stories_path),
+        *SMALL,
+        f"output_dir={tmp_path / 'qs'}",
+        "factors.plw=[0,0.1,1]",
+    ]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out = capsys.readouterr().out
+    assert exit_info.value.code in (0, None), out
+    assert "report:" in out and "does not confirm or refute" in out
+    html = tmp_path / "qs" / "report" / "report.html"
+    assert html.is_file() and html.stat().st_size > 10_000
+    results = (tmp_path / "qs" / "results.csv").read_text()
+    assert "synthetic,exact_match" in results and "retention,kl_estimate" in results
+    # Rerunning resumes: every cell is already done, nothing is retrained.
+    stamps = {p: p.stat().st_mtime for p in (tmp_path / "qs" / "cells").glob("*/result.json")}
+    assert len(stamps) == 3
+    with pytest.raises(SystemExit):
+        main()
+    assert {p: p.stat().st_mtime for p in stamps} == stamps
+    analysis = json.loads((tmp_path / "qs" / "report" / "analysis.json").read_text())
+    assert "pooled" in analysis
