@@ -48,7 +48,9 @@ def max_diff(a, b):
 def train_plw(path, tok, feats, tmp_path, plw=0.1, **kw):
     torch.manual_seed(0)
     model = load_model(str(path))
-    trainer_kw = {k: kw.pop(k) for k in ("normalizer", "minkowski_lambda", "label_smoothing") if k in kw}
+    trainer_kw = {
+        k: kw.pop(k) for k in ("normalizer", "minkowski_lambda", "label_smoothing", "loss_impl") if k in kw
+    }
     trainer = PLWTrainer(
         model=model,
         args=args(tmp_path, **kw),
@@ -195,3 +197,29 @@ def test_minkowski_penalty_keeps_weights_closer(stories_path, stories_tokenizer,
 def test_collator_refuses_weights_for_another_plw(features):
     with pytest.raises(ValueError, match="prompt_loss_weight"):
         PLWDataCollator(0, prompt_loss_weight=0.0)(features[:2])
+
+
+def test_chunked_loss_is_the_default_and_matches_full_logits(
+    stories_path, stories_tokenizer, features, tmp_path
+):
+    full, full_log = train_plw(
+        stories_path, stories_tokenizer, features, tmp_path, per_device_train_batch_size=4, loss_impl="full"
+    )
+    chunked, chunked_log = train_plw(
+        stories_path,
+        stories_tokenizer,
+        features,
+        tmp_path,
+        per_device_train_batch_size=4,
+        loss_impl="chunked",
+    )
+    assert chunked_log[0]["loss"] == pytest.approx(full_log[0]["loss"], rel=1e-5)
+    assert chunked_log[0]["prompt_loss"] == pytest.approx(full_log[0]["prompt_loss"], rel=1e-5)
+    assert max_diff(full, chunked) < 1e-5
+    trainer = PLWTrainer(
+        model=load_model(str(stories_path)),
+        args=args(tmp_path),
+        train_dataset=Dataset.from_list(features),
+        processing_class=stories_tokenizer,
+    )
+    assert trainer.loss_impl == "auto" and trainer._use_chunked(trainer.model)

@@ -91,6 +91,10 @@ class TrainConfig(Strict):
     normalizer: Literal["weight_sum", "nonzero", "completion"] = Field(
         "weight_sum", description="loss denominator over each optimizer step, see plw.loss.weighted"
     )
+    loss_impl: Literal["auto", "chunked", "full"] = Field(
+        "auto", description="auto: the chunked loss (no full logits) when exact for the model, else full"
+    )
+    chunk_size: int = Field(1024, ge=1, description="tokens per [chunk, vocab] block of the chunked loss")
     lora: LoraSettings | None = Field(None, description="LoRA settings; null = full fine-tuning")
     regularization: Regularization = Field(default_factory=Regularization, description="regularisers")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="training precision")

@@ -171,6 +171,8 @@ def train(config: TrainConfig, *, progress: bool = True, use_cache: bool = True)
         label_smoothing=config.regularization.label_smoothing,
         minkowski_lambda=config.regularization.minkowski_lambda,
         minkowski_p=config.regularization.minkowski_p,
+        loss_impl=config.loss_impl,
+        chunk_size=config.chunk_size,
     )
     result = trainer.train()
     trainer.remove_callback(RichProgressCallback)  # its bars are closed once training ends

@@ -21,11 +21,13 @@ from typing import Any
 
 import torch
 from transformers import Trainer
+from transformers.utils import logging as hf_logging
 
 from plw.loss.weighted import NORMALIZERS, normaliser, shift_targets, token_ce
 from plw.training.loss_tracker import LossTracker
 from plw.training.regularizers import MinkowskiPenalty
 
+logger = hf_logging.get_logger("plw.trainer")
 _PLW_KEYS = ("labels", "loss_weights", "completion_mask", "seq_lengths")
 
 
@@ -53,8 +55,11 @@ class PLWLossMixin:
         self.prompt_loss_weight = prompt_loss_weight
         self.plw_normalizer = normalizer
         self.plw_label_smoothing = label_smoothing
+        if loss_impl not in ("auto", "chunked", "full"):
+            raise ValueError(f"loss_impl must be auto, chunked or full, got {loss_impl!r}")
         self.loss_impl = loss_impl
         self.chunk_size = chunk_size
+        self._chunked_ok: bool | None = None
         self._train_tracker, self._eval_tracker = LossTracker(), LossTracker()
         self.minkowski = (
             MinkowskiPenalty(self.model, minkowski_lambda, minkowski_p) if minkowski_lambda else None
@@ -92,23 +97,63 @@ class PLWLossMixin:
         plw_inputs = {k: inputs.pop(k) for k in _PLW_KEYS if k in inputs}
         labels, weights = plw_inputs["labels"], plw_inputs["loss_weights"]
         completion = plw_inputs.get("completion_mask")
-        outputs = model(**inputs, use_cache=False)
         targets, shifted = shift_targets(labels, weights)
-        ce = token_ce(outputs.logits[:, :-1, :], targets, self.plw_label_smoothing)
+        if self._use_chunked(model):
+            outputs, weighted_sum, nll = self._chunked_forward(model, inputs, targets, shifted)
+        else:
+            outputs = model(**inputs, use_cache=False)
+            ce = token_ce(outputs.logits[:, :-1, :], targets, self.plw_label_smoothing)
+            weighted_sum = (ce * shifted).sum()
+            nll = ce.detach()
+            if self.plw_label_smoothing:
+                nll = token_ce(outputs.logits[:, :-1, :].detach(), targets)  # log the plain NLL
         if num_items_in_batch is None:
             num_items_in_batch = normaliser(weights, labels, completion, self.plw_normalizer)
-        loss = (ce * shifted).sum() / torch.as_tensor(num_items_in_batch).float().clamp(min=1e-8)
+        loss = weighted_sum / torch.as_tensor(num_items_in_batch).float().clamp(min=1e-8)
         if model.training and self._across_devices():
             loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
-        self._track(outputs.logits, ce, targets, completion, model.training)
+        self._track(nll, targets, completion, model.training)
         if self.minkowski is not None and model.training:
             loss = loss + self.minkowski() / self.current_gradient_accumulation_steps
         return (loss, outputs) if return_outputs else loss
 
-    def _track(self, logits, ce, targets, completion, training: bool) -> None:
+    def _use_chunked(self, model: torch.nn.Module) -> bool:
+        """Chunked loss when configured (or 'auto') and exact for this model; else full logits."""
+        if self.loss_impl == "full":
+            return False
+        if self._chunked_ok is None:
+            from plw.loss.head import supports_chunked_loss
+
+            ok, reason = supports_chunked_loss(model)
+            if not ok:
+                if self.loss_impl == "chunked":
+                    raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
+                logger.info("plw: full-logit loss (chunked loss unavailable: %s)", reason)
+            self._chunked_ok = ok
+        return self._chunked_ok
+
+    def _chunked_forward(self, model, inputs, targets, shifted):
+        """Hidden states from the model's own forward, then the head + weighted CE in chunks."""
+        from plw.loss.chunked import chunked_weighted_ce
+        from plw.loss.head import hidden_states_instead_of_logits
+
+        with hidden_states_instead_of_logits(model) as (head_weight, head_bias):
+            outputs = model(**inputs, use_cache=False)
+        hidden = outputs.logits[:, :-1, :]
+        weighted_sum, nll = chunked_weighted_ce(
+            hidden.reshape(-1, hidden.size(-1)),
+            head_weight,
+            head_bias,
+            targets.reshape(-1),
+            shifted.reshape(-1),
+            label_smoothing=self.plw_label_smoothing,
+            chunk_size=self.chunk_size,
+        )
+        outputs.logits = None  # they were hidden states; nothing downstream may mistake them for logits
+        return outputs, weighted_sum, nll.view(targets.shape)
+
+    def _track(self, ce, targets, completion, training: bool) -> None:
         with torch.no_grad():
-            if self.plw_label_smoothing:
-                ce = token_ce(logits[:, :-1, :].detach(), targets)  # log the plain NLL
             completion = torch.ones_like(targets) if completion is None else completion[:, 1:]
             tracker = self._train_tracker if training else self._eval_tracker
             tracker.add(ce, targets.ne(-100), completion.bool())
@@ -144,6 +189,8 @@ class PLWTrainer(PLWLossMixin, Trainer):
         label_smoothing: per-token label smoothing, applied before weighting.
         minkowski_lambda: strength of the penalty to the pre-trained weights (0 disables it).
         minkowski_p: the penalty's exponent p.
+        loss_impl: "auto" (chunked when exact for the model, else full logits), "chunked" or "full".
+        chunk_size: tokens per [chunk, vocab] block of the chunked loss.
         **kwargs: everything `transformers.Trainer` takes.
     """
 
@@ -155,6 +202,8 @@ class PLWTrainer(PLWLossMixin, Trainer):
         label_smoothing: float = 0.0,
         minkowski_lambda: float = 0.0,
         minkowski_p: float = 2.0,
+        loss_impl: str = "auto",
+        chunk_size: int = 1024,
         **kwargs: Any,
     ):
         if kwargs.get("data_collator") is None:
@@ -175,4 +224,6 @@ class PLWTrainer(PLWLossMixin, Trainer):
             label_smoothing=label_smoothing,
             minkowski_lambda=minkowski_lambda,
             minkowski_p=minkowski_p,
+            loss_impl=loss_impl,
+            chunk_size=chunk_size,
         )
