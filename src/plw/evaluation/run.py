@@ -1,0 +1,231 @@
+"""`evaluate`: run tasks on a model, write per-item results and a summary, resume finished tasks.
+
+Output directory layout:
+    <task>.jsonl          per-item results, one JSON object per line
+    <task>.metrics.json   metrics, settings, item count and notes of one finished task
+    summary.json          {task: {metric: value, "<metric>_stderr": value}}
+
+Each file is written to a temporary name and renamed into place, so an interrupted run leaves only
+whole files; a rerun with the same settings skips tasks whose metrics file exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from plw.errors import PLWError
+from plw.evaluation.model import EvalLM
+from plw.evaluation.tasks import expand_tasks, get_task
+from plw.evaluation.tasks.base import FEWSHOT_SEED, Settings, Task, TaskResult
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    model: str | Path | EvalLM | tuple,
+    tasks: str | Iterable[str],
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+    num_fewshot: int = 0,
+    output_dir: str | Path | None = None,
+    *,
+    batch_size: int = 16,
+    judge: Any = None,
+    template: str = "alpaca",
+    max_new_tokens: int | None = None,
+    seed: int = FEWSHOT_SEED,
+    adapter: str | Path | None = None,
+    dtype: str = "float32",
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Evaluate a model on tasks.
+
+    Args:
+        model: a model spec (name, directory, GGUF, or LoRA adapter directory), an `EvalLM`, or a
+            (transformers model, tokenizer) pair.
+        tasks: task names or aliases, as a list or a comma-separated string.
+        data_dir: local benchmark files in the hub row schema; None loads from the hub.
+        limit: score only the first `limit` items of each task.
+        num_fewshot: few-shot examples per prompt.
+        output_dir: where to write results; enables resuming.
+        batch_size: sequences per forward pass (HF models built here).
+        judge: alpaca_eval judge: a `Judge`, or a spec for `load_judge` ("local", "endpoint",
+            "local:MODEL", a YAML path).
+        template: prompt template for instruction tasks ("alpaca", "chat" or "none").
+        max_new_tokens: override each generation task's budget.
+        seed: few-shot sampling seed.
+        adapter: LoRA adapter directory applied on top of a spec `model`.
+        dtype: weights dtype for a spec `model`.
+        progress: show a progress bar.
+
+    Returns:
+        {task: {metric: value}}, stderr values as "<metric>_stderr" (the content of summary.json).
+
+    Raises:
+        PLWError: unknown task, missing or malformed data, unloadable model or judge.
+    """
+    names = expand_tasks(tasks)
+    if limit is not None and limit < 1:
+        raise PLWError(f"--limit must be at least 1, got {limit}")
+    if num_fewshot < 0:
+        raise PLWError(f"--num-fewshot must be at least 0, got {num_fewshot}")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise PLWError(f"data directory not found: {data_dir}")
+    out = Path(output_dir) if output_dir is not None else None
+    settings = Settings(
+        Path(data_dir) if data_dir else None, limit, num_fewshot, seed, max_new_tokens, None, template
+    )
+    lm = resolve_lm(model, adapter=adapter, dtype=dtype, batch_size=batch_size)
+    if "alpaca_eval" in names:
+        settings.judge = _resolve_judge(judge)
+    key = _settings_key(lm, settings)
+    pending = [n for n in names if out is None or not _finished(out, n, key)]
+    # Load and validate all data before running anything: a bad file fails fast, not after hours.
+    loaded = {n: (task := get_task(n), task.load(settings)) for n in pending}
+    results = _read_results(out, [n for n in names if n not in pending]) if out else {}
+    with _Progress(progress) as bar:
+        for name in pending:
+            task, rows = loaded[name]
+            result = _run_task(task, lm, rows, settings, bar)
+            results[name] = result.metrics
+            results.update(result.extra)
+            if out is not None:
+                _write_task(out, name, result, key, len(rows))
+                # The summary covers every task finished in `out`, including earlier runs' tasks.
+                _write_json(out / "summary.json", _read_results(out, None))
+    return results
+
+
+def resolve_lm(model, *, adapter=None, dtype: str = "float32", batch_size: int = 16) -> EvalLM:
+    """An `EvalLM` from a spec, an `EvalLM`, or a (model, tokenizer) pair."""
+    if isinstance(model, EvalLM):
+        return model
+    from plw.evaluation.hf import HFModel
+
+    if isinstance(model, tuple) and len(model) == 2:
+        return HFModel(model[0], model[1], batch_size=batch_size)
+    if isinstance(model, str | Path):
+        return HFModel.from_spec(
+            str(model), adapter=str(adapter) if adapter else None, dtype=dtype, batch_size=batch_size
+        )
+    raise PLWError(
+        f"cannot evaluate a {type(model).__name__}: pass a model spec, an EvalLM or (model, tokenizer)"
+    )
+
+
+def _resolve_judge(judge):
+    if judge is None:
+        raise PLWError(
+            "task alpaca_eval needs a judge: pass --judge (local, endpoint, local:MODEL or a YAML)"
+        )
+    if isinstance(judge, str | Path):
+        from plw.evaluation.judges import load_judge
+
+        return load_judge(judge)
+    return judge
+
+
+def _run_task(task: Task, lm: EvalLM, rows: list[dict], settings: Settings, bar) -> TaskResult:
+    task_id = bar.add_task(task.name, total=None) if bar else None
+    settings.start = (lambda total: bar.update(task_id, total=total)) if bar else (lambda total: None)
+    settings.advance = (lambda n: bar.advance(task_id, n)) if bar else (lambda n: None)
+    result = task.run(lm, rows, settings)
+    for note in result.notes:
+        log.warning(note)
+    return result
+
+
+def _settings_key(lm: EvalLM, settings: Settings) -> dict:
+    data = str(settings.data_dir.resolve()) if settings.data_dir else "hub"
+    return {"model": lm.name, "data": data, **settings.settings_key()}
+
+
+def _safe(name: str) -> str:
+    return name.replace(":", "_").replace("/", "_")
+
+
+def _finished(out: Path, name: str, key: dict) -> bool:
+    path = out / f"{_safe(name)}.metrics.json"
+    if not path.is_file() or not (out / f"{_safe(name)}.jsonl").is_file():
+        return False
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if record.get("settings") != key:
+        log.info("%s: earlier results used other settings; rerunning", name)
+        return False
+    return True
+
+
+def _read_results(out: Path, names: list[str] | None) -> dict:
+    """Metrics of tasks finished in `out` (all of them when `names` is None), from their metrics files."""
+    paths = (
+        [out / f"{_safe(n)}.metrics.json" for n in names]
+        if names is not None
+        else sorted(out.glob("*.metrics.json"))
+    )
+    results = {}
+    for path in paths:
+        if path.is_file():
+            record = json.loads(path.read_text())
+            results[record["task"]] = record["metrics"]
+            results.update(record.get("extra", {}))
+    return results
+
+
+def _write_task(out: Path, name: str, result: TaskResult, key: dict, n_rows: int) -> None:
+    lines = "".join(json.dumps(item, ensure_ascii=False, default=str) + "\n" for item in result.items)
+    _write_text(out / f"{_safe(name)}.jsonl", lines)
+    record = {
+        "task": name,
+        "metrics": result.metrics,
+        "extra": result.extra,
+        "settings": key,
+        "n_items": n_rows or len(result.items),
+        "notes": result.notes,
+    }
+    _write_json(out / f"{_safe(name)}.metrics.json", record)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically: a temporary file in the same directory, then `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class _Progress:
+    """A rich progress bar on stderr (or nothing)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled, None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.bar.__enter__()
+        return self.bar
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

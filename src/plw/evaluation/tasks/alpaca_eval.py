@@ -1,0 +1,122 @@
+"""AlpacaEval-style pairwise win rate against reference outputs (AlpacaEval 1: text-davinci-003).
+
+The model answers each of the 805 instructions (greedy, in the chosen prompt template); a judge
+compares its output with the reference output in both orders, which cancels the judge's position
+bias: preference = (P(model better | model shown first) + P(model better | model shown second)) / 2.
+`win_rate` counts a preference above 0.5 as a win and exactly 0.5 as half a win; `win_rate_soft` is
+the mean preference.
+
+Caveat: raw win rates favour longer outputs. AlpacaEval 2.0's length-controlled win rate corrects
+this with a regression on the length difference; plw does not, and reports the mean output lengths
+(`avg_length`, `ref_avg_length`, characters) so length shifts between runs are visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plw.errors import PLWError
+from plw.evaluation import metrics as M
+from plw.evaluation.data import DatasetRef, field, text
+from plw.evaluation.model import EvalLM
+from plw.evaluation.tasks.base import Settings, Task, TaskResult, progress_hook
+
+MAX_NEW_TOKENS = 512
+LENGTH_CAVEAT = "alpaca_eval: win rate is not length-controlled; compare avg_length with ref_avg_length"
+
+
+def instruction_prompt(lm: EvalLM, instruction: str, template: str) -> tuple[str, tuple[str, ...]]:
+    """The generation prompt and stop strings for one instruction in `template`."""
+    if template == "alpaca":
+        from plw.data.formats import ALPACA_PROMPT_NO_INPUT
+
+        # A model that does not emit EOS would start a new Alpaca turn: stop there.
+        return ALPACA_PROMPT_NO_INPUT.format(instruction=instruction), (
+            "\n### Instruction:",
+            "\n### Response:",
+        )
+    if template == "chat":
+        return lm.apply_chat_template(instruction), ()
+    if template == "none":
+        return instruction, ()
+    raise PLWError(f"unknown prompt template '{template}' (expected alpaca, chat or none)")
+
+
+def combine(first: float | None, second: float | None) -> float | None:
+    """P(model better) from the model-first verdict and the reference-first verdict."""
+    if first is None or second is None:
+        return None
+    return (first + (1.0 - second)) / 2.0
+
+
+def win(preference: float) -> float:
+    return 1.0 if preference > 0.5 else 0.5 if preference == 0.5 else 0.0
+
+
+@dataclass(frozen=True)
+class AlpacaEval(Task):
+    name: str = "alpaca_eval"
+    data: DatasetRef = DatasetRef(
+        "tatsu-lab/alpaca_eval", "alpaca_eval", "eval", "alpaca_eval/text_davinci_003_model_outputs.json"
+    )
+
+    def validate(self, row: dict) -> None:
+        text(row, "instruction")
+        field(row, "output", str)
+
+    def run(self, lm: EvalLM, rows: list[dict], settings: Settings) -> TaskResult:
+        if settings.judge is None:
+            raise PLWError(
+                "task alpaca_eval needs a judge: pass --judge (local, endpoint, local:MODEL or a YAML)"
+            )
+        prompts, stops = zip(
+            *(instruction_prompt(lm, r["instruction"], settings.template) for r in rows), strict=True
+        )
+        settings.start(2 * len(rows))
+        with progress_hook(lm, settings.advance) as reported:
+            outputs = lm.generate(list(prompts), settings.max_new_tokens or MAX_NEW_TOKENS, stops[0])
+        if not reported:
+            settings.advance(len(rows))
+        outputs = [o.strip() for o in outputs]
+        triples = [(r["instruction"], o, r["output"]) for r, o in zip(rows, outputs, strict=True)]
+        swapped = [(i, ref, out) for i, out, ref in triples]
+        verdicts = settings.judge.prefer_a(triples + swapped)
+        settings.advance(len(rows))
+        items = self._items(rows, outputs, verdicts[: len(rows)], verdicts[len(rows) :])
+        return TaskResult(items, *self._metrics(items))
+
+    def _items(self, rows, outputs, first, second) -> list[dict]:
+        items = []
+        for i, (row, out, a, b) in enumerate(zip(rows, outputs, first, second, strict=True)):
+            pref = combine(a, b)
+            items.append(
+                {
+                    "doc_id": i,
+                    "instruction": row["instruction"],
+                    "output": out,
+                    "reference": row["output"],
+                    "p_model_first": a,
+                    "p_reference_first": b,
+                    "preference": pref,
+                    "win": None if pref is None else win(pref),
+                }
+            )
+        return items
+
+    def _metrics(self, items: list[dict]) -> tuple[dict[str, float], list[str]]:
+        judged = [x for x in items if x["preference"] is not None]
+        notes = [LENGTH_CAVEAT]
+        if len(judged) < len(items):
+            notes.append(
+                f"alpaca_eval: {len(items) - len(judged)} of {len(items)} verdicts unreadable, excluded"
+            )
+        if not judged:
+            raise PLWError("alpaca_eval: the judge gave no readable verdict")
+        metrics = M.summarize(
+            [{"win_rate": x["win"], "win_rate_soft": x["preference"]} for x in judged],
+            ("win_rate", "win_rate_soft"),
+        )
+        metrics["judge_unreadable"] = 1.0 - len(judged) / len(items)
+        metrics["avg_length"] = M.mean([len(x["output"]) for x in items])
+        metrics["ref_avg_length"] = M.mean([len(x["reference"]) for x in items])
+        return metrics, notes

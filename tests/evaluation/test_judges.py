@@ -1,0 +1,187 @@
+"""Judges and the AlpacaEval task: rigged verdicts, a loopback OpenAI-compatible server, both orders."""
+
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from plw.errors import PLWError
+from plw.evaluation import DummyLM, evaluate, load_judge
+from plw.evaluation.judges.base import HERE, JudgeConfig, render
+from plw.evaluation.judges.endpoint import parse_verdict
+from plw.evaluation.tasks.alpaca_eval import LENGTH_CAVEAT, combine
+
+ROWS = [
+    {"instruction": "Say hi", "output": "hello", "generator": "text_davinci_003", "dataset": "x"},
+    {"instruction": "Count to 3", "output": "1 2 3", "generator": "text_davinci_003", "dataset": "x"},
+]
+
+
+@pytest.fixture
+def alpaca_dir(tmp_path):
+    path = tmp_path / "alpaca_eval" / "text_davinci_003_model_outputs.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(ROWS))
+    return tmp_path
+
+
+def verdict_logprobs(context: str, verdict: str) -> float:
+    """A rigged judge: prefers whichever output contains "GOOD", wherever it is shown."""
+    a = context.split("## Output (a):")[1].split("## Output (b):")[0]
+    good = "(a)" if "GOOD" in a else "(b)"
+    return -0.1 if verdict.endswith(good) else -3.0
+
+
+def test_render_leaves_braces_in_outputs():
+    assert render("{instruction}|{output_a}|{output_b}", "i", "{output_b}", "x{y}") == "i|{output_b}|x{y}"
+
+
+def test_shipped_configs_load():
+    config = JudgeConfig.from_file(HERE / "local.yaml")
+    assert config.type == "local" and "{output_a}" in config.prompt
+    assert JudgeConfig.from_file(HERE / "endpoint.yaml").api_key_env == "OPENAI_API_KEY"
+
+
+def test_local_judge_probabilities_from_verdict_logprobs():
+    judge = load_judge("local", lm=DummyLM(verdict_logprobs))
+    p_good_first, p_good_second = judge.prefer_a([("q", "GOOD", "bad"), ("q", "bad", "GOOD")])
+    assert p_good_first == pytest.approx(1 / (1 + math.exp(-2.9)))
+    assert p_good_second == pytest.approx(1 - p_good_first)
+
+
+def test_combine_cancels_position_bias():
+    # A judge that always says (a) with 0.8: the model wins shown first, loses shown second -> 0.5.
+    assert combine(0.8, 0.8) == pytest.approx(0.5)
+    assert combine(1.0, 0.0) == 1.0 and combine(None, 0.3) is None
+
+
+def test_alpaca_eval_with_rigged_local_judge(alpaca_dir):
+    from plw.data.formats import ALPACA_PROMPT_NO_INPUT
+
+    # The model's answer to "Say hi" is GOOD, to "Count to 3" worse than the reference.
+    answers = {
+        ALPACA_PROMPT_NO_INPUT.format(instruction="Say hi"): "GOOD hi",
+        ALPACA_PROMPT_NO_INPUT.format(instruction="Count to 3"): "no",
+    }
+    rows2 = dict(ROWS[1], output="GOOD 1 2 3")
+    (alpaca_dir / "alpaca_eval" / "text_davinci_003_model_outputs.json").write_text(
+        json.dumps([ROWS[0], rows2])
+    )
+    judge = load_judge("local", lm=DummyLM(verdict_logprobs))
+    out = evaluate(
+        DummyLM(responses=answers), "alpaca_eval", data_dir=alpaca_dir, judge=judge, progress=False
+    )
+    metrics = out["alpaca_eval"]
+    assert metrics["win_rate"] == 0.5 and metrics["win_rate_stderr"] > 0
+    assert metrics["avg_length"] == (7 + 2) / 2 and metrics["ref_avg_length"] == (5 + 10) / 2
+    assert metrics["judge_unreadable"] == 0.0
+
+
+def test_alpaca_eval_needs_a_judge(alpaca_dir):
+    with pytest.raises(PLWError, match="needs a judge"):
+        evaluate(DummyLM(), "alpaca_eval", data_dir=alpaca_dir, progress=False)
+
+
+def test_alpaca_eval_on_shared_file_with_real_models(stories, bench_dir, tmp_path):
+    # stories260K answers and judges: a plumbing check of generation, judging and files, not a verdict.
+    judge = load_judge("local", lm=stories)
+    out = evaluate(
+        stories,
+        "alpaca_eval",
+        data_dir=bench_dir,
+        limit=2,
+        judge=judge,
+        max_new_tokens=16,
+        output_dir=tmp_path,
+        progress=False,
+    )["alpaca_eval"]
+    assert 0.0 <= out["win_rate"] <= 1.0 and 0.0 < out["win_rate_soft"] < 1.0
+    items = [json.loads(x) for x in (tmp_path / "alpaca_eval.jsonl").read_text().splitlines()]
+    assert len(items) == 2 and all(0.0 < x["p_model_first"] < 1.0 for x in items)
+
+
+class _ChatServer(BaseHTTPRequestHandler):
+    """OpenAI-compatible /chat/completions: answers with the output that contains GOOD."""
+
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append((self.path, self.headers.get("Authorization"), body))
+        prompt = body["messages"][0]["content"]
+        a = prompt.split("## Output (a):")[1].split("## Output (b):")[0]
+        verdict = "Output (a)" if "GOOD" in a else "Sure. Output (b) is better than Output (a)."
+        if "UNREADABLE" in prompt:
+            verdict = "I cannot decide."
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def chat_server():
+    server = HTTPServer(("127.0.0.1", 0), _ChatServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _ChatServer.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def endpoint_config(tmp_path, base_url):
+    (tmp_path / "judge.txt").write_text((HERE / "pairwise.txt").read_text())
+    path = tmp_path / "judge.yaml"
+    path.write_text(
+        f"type: endpoint\nbase_url: {base_url}\nmodel: toy-judge\napi_key_env: PLW_TEST_KEY\n"
+        "prompt: judge.txt\nmax_retries: 0\ntimeout: 10\n"
+    )
+    return path
+
+
+def test_endpoint_judge_against_loopback_server(tmp_path, chat_server, monkeypatch, alpaca_dir):
+    monkeypatch.setenv("PLW_TEST_KEY", "sk-test")
+    judge = load_judge(endpoint_config(tmp_path, chat_server))
+    assert judge.prefer_a([("q", "GOOD", "bad"), ("q", "bad", "GOOD"), ("q", "UNREADABLE", "x")]) == [
+        1.0,
+        0.0,
+        None,
+    ]
+    path, auth, body = _ChatServer.seen[0]
+    assert path == "/v1/chat/completions" and auth == "Bearer sk-test"
+    assert body["model"] == "toy-judge" and body["temperature"] == 0
+    # End to end: the model's outputs all contain GOOD, so it wins every comparison in both orders.
+    out = evaluate(
+        DummyLM(responses=lambda prompt: "GOOD answer"),
+        "alpaca_eval",
+        data_dir=alpaca_dir,
+        judge=str(tmp_path / "judge.yaml"),
+        output_dir=tmp_path / "out",
+        progress=False,
+    )
+    assert out["alpaca_eval"]["win_rate"] == 1.0
+    notes = json.loads((tmp_path / "out" / "alpaca_eval.metrics.json").read_text())["notes"]
+    assert LENGTH_CAVEAT in notes
+
+
+def test_endpoint_errors_are_one_line(tmp_path, chat_server):
+    dead = endpoint_config(tmp_path, "http://127.0.0.1:9/v1")  # port 9 (discard): connection refused
+    with pytest.raises(PLWError, match="failed after 1 tries"):
+        load_judge(dead).prefer_a([("q", "a", "b")])
+    with pytest.raises(PLWError, match="judge config not found"):
+        load_judge(tmp_path / "missing.yaml")
+
+
+def test_parse_verdict_takes_first_mention():
+    verdicts = ("Output (a)", "Output (b)")
+    assert parse_verdict("output (b), not Output (a)", verdicts) == 0.0
+    assert parse_verdict("Output (a)", verdicts) == 1.0
+    assert parse_verdict("neither", verdicts) is None
