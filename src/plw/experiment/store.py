@@ -22,21 +22,11 @@ from typing import Any
 
 import pandas as pd
 
+from plw.analysis.results import COLUMNS
 from plw.errors import PLWError
 
-RESULT_COLUMNS = (
-    "study",
-    "cell",
-    "model",
-    "dataset",
-    "plw",
-    "seed",
-    "regularizer",
-    "task",
-    "metric",
-    "value",
-    "stderr",
-)
+# The tidy results table of docs/results-schema.md, defined once in the analysis that reads it.
+RESULT_COLUMNS = COLUMNS
 RUN_COLUMNS = (
     "study", "cell", "status", "plw_version", "torch_version", "transformers_version", "python_version",
     "git_revision", "host", "started", "finished", "wall_time_s", "train_tokens", "tokens_per_second",
