@@ -36,17 +36,18 @@ class Gather:
         self.targets.append(target)
         self.owners.append(owner)
 
-    def apply(self, logits: torch.Tensor, logprob: list[float], greedy: list[bool]) -> None:
+    def apply(self, states: torch.Tensor, head, logprob: list[float], greedy: list[bool]) -> None:
         """Add each token's log-probability to its owner; clear `greedy` on a non-argmax token.
 
         Args:
-            logits: [rows, positions, vocab], as the model returned them.
+            states: [rows, positions, hidden or vocab], as the model returned them.
+            head: maps gathered states [n, ...] to logits [n, vocab] (identity for logits).
             logprob: per-owner running sums, updated in place.
             greedy: per-owner flags, updated in place.
         """
         if not self.rows:
             return
-        picked = logits[torch.tensor(self.rows), torch.tensor(self.idx)].float()  # [n, vocab]
+        picked = head(states[torch.tensor(self.rows), torch.tensor(self.idx)]).float()  # [n, vocab]
         targets = torch.tensor(self.targets, device=picked.device)
         lp = picked.gather(1, targets[:, None])[:, 0] - torch.logsumexp(picked, dim=-1)
         hit = picked.argmax(dim=-1) == targets

@@ -125,7 +125,8 @@ class HFModel(EvalLM):
     def generate(
         self, prompts: Sequence[str], max_new_tokens: int = 256, stop: Sequence[str] = ()
     ) -> list[str]:
-        encoded = [self.tokenizer.encode(p)[-(self.max_length - max_new_tokens) :] for p in prompts]
+        room = max(1, self.max_length - max_new_tokens)  # left-truncate prompts as lm-eval does
+        encoded = [self.tokenizer.encode(p)[-room:] for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         out: list[str] = [""] * len(prompts)
         for start in range(0, len(order), self.batch_size):

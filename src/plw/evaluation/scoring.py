@@ -137,23 +137,59 @@ def chunk_units(units: list[Unit], max_tokens: int = CHUNK_TOKENS) -> list[list[
     return [c for c in chunks if c]
 
 
-def _forward(model, ids, mask, pos, keep: int, cache=None):
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=pos,
-        past_key_values=cache,
-        use_cache=True,
-        logits_to_keep=keep,
-    )
-    return out.logits, out.past_key_values
+# Config fields of architectures that post-process logits (soft-capping, scaling) after the
+# vocabulary projection; those models are scored through their own forward instead.
+_LOGIT_POSTPROCESSING = (
+    "final_logit_softcapping",
+    "logit_scale",
+    "logits_scaling",
+    "output_multiplier_scale",
+)
+
+
+class ModelCall:
+    """Runs the model and turns selected positions into logits.
+
+    Where the architecture allows, the decoder runs without the vocabulary projection and
+    `head` projects only the gathered positions (a fifth of a small model's compute per position);
+    otherwise the model's own forward with `logits_to_keep` is used.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        config = getattr(model, "config", None)
+        post = any(getattr(config, name, None) for name in _LOGIT_POSTPROCESSING)
+        self.decoder = None if post else _attr_call(model, "get_decoder")
+        self.lm_head = None if post else _attr_call(model, "get_output_embeddings")
+        self.split = self.decoder is not None and self.lm_head is not None
+
+    def __call__(self, ids, mask, pos, keep: int, cache=None):
+        """States of the last `keep` positions [batch, keep, hidden or vocab] and the cache."""
+        kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "past_key_values": cache}
+        if self.split:
+            out = self.decoder(**kwargs, use_cache=True)
+            return out.last_hidden_state[:, -keep:], out.past_key_values
+        out = self.model(**kwargs, use_cache=True, logits_to_keep=keep)
+        return out.logits, out.past_key_values
+
+    def head(self, states: torch.Tensor) -> torch.Tensor:
+        """Logits [n, vocab] of gathered states [n, hidden or vocab]."""
+        return self.lm_head(states) if self.split else states
+
+
+def _attr_call(model, name: str):
+    fn = getattr(model, name, None)
+    try:
+        return fn() if callable(fn) else None
+    except (AttributeError, NotImplementedError):
+        return None
 
 
 class ChunkScorer:
     """Scores all choices of a chunk of units: prefix passes, then suffix passes.
 
     Args:
-        model: Hugging Face causal LM accepting `logits_to_keep` and `position_ids`.
+        model: Hugging Face causal LM (see `ModelCall`).
         units: the chunk.
         pad_id: id written at padded positions (masked out, so any id works).
         max_tokens: padded tokens per forward pass.
@@ -161,6 +197,7 @@ class ChunkScorer:
 
     def __init__(self, model, units: list[Unit], pad_id: int, max_tokens: int):
         self.model, self.units, self.pad_id, self.max_tokens = model, units, pad_id, max_tokens
+        self.call = ModelCall(model)
         self.call_cost = call_cost_tokens(model)
         self.device = next(model.parameters()).device
         self.plen = [len(u.prefix) for u in units]
@@ -206,16 +243,14 @@ class ChunkScorer:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         # Left padding aligns prefix ends, so the last `keep` positions cover every scored prefix token.
         keep = max(1, max(self.plen[b] - min(c.first for c in self.units[b].choices) for b in batch))
-        logits, cache = _forward(
-            self.model, ids.to(self.device), mask.to(self.device), pos.to(self.device), keep
-        )
+        states, cache = self.call(ids.to(self.device), mask.to(self.device), pos.to(self.device), keep)
         gather = Gather()
         for r, b in enumerate(batch):
             for c, owner in self.by_unit[b]:
                 end = min(len(c.seq) - 1, self.plen[b])  # position p predicts seq[p + 1]
                 for p in range(c.first, end):
                     gather.add(r, keep - (self.plen[b] - p), c.seq[p + 1], owner)
-        gather.apply(logits, self.logprob, self.greedy)
+        gather.apply(states, self.call.head, self.logprob, self.greedy)
         return cache, mask
 
     def _suffix_pass(self, rows, keys, values, masks) -> None:
@@ -238,8 +273,8 @@ class ChunkScorer:
             for j in range(max(0, c.first - self.plen[b]), len(suffixes[r])):
                 gather.add(r, j - start, c.seq[self.plen[b] + j + 1], owner)
         dev = self.device
-        logits, _ = _forward(self.model, ids.to(dev), mask.to(dev), pos.to(dev), ids.shape[1] - start, cache)
-        gather.apply(logits, self.logprob, self.greedy)
+        states, _ = self.call(ids.to(dev), mask.to(dev), pos.to(dev), ids.shape[1] - start, cache)
+        gather.apply(states, self.call.head, self.logprob, self.greedy)
 
 
 @torch.inference_mode()
@@ -253,7 +288,7 @@ def score_groups(
     """Score grouped choices; each group's shared prefix is computed once.
 
     Args:
-        model: a Hugging Face causal LM (or PEFT wrapper) accepting `logits_to_keep`.
+        model: a Hugging Face causal LM, or a PEFT wrapper of one (see `ModelCall`).
         groups: the choices of each question.
         max_tokens: padded tokens per forward pass.
         pad_id: token id for padded positions.
