@@ -121,14 +121,27 @@ class HFModel(EvalLM):
             self.model, choices, self.batch_size * TOKENS_PER_ROW, pad, on_progress=self.on_progress
         )
 
-    @torch.inference_mode()
     def generate(
         self, prompts: Sequence[str], max_new_tokens: int = 256, stop: Sequence[str] = ()
     ) -> list[str]:
         room = max(1, self.max_length - max_new_tokens)  # left-truncate prompts as lm-eval does
         encoded = [self.tokenizer.encode(p)[-room:] for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-        out: list[str] = [""] * len(prompts)
+        return self.generate_ids(encoded, max_new_tokens, stop)
+
+    @torch.inference_mode()
+    def generate_ids(
+        self, encoded: Sequence[list[int]], max_new_tokens: int = 256, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy continuations of already tokenised prompts, longest first in left-padded batches.
+
+        For callers that must keep a tokenisation exactly (memorisation scores training prompts as
+        they were tokenised for training). An empty prompt starts from BOS (or the pad token).
+        """
+        bos = self.tokenizer.bos_token_id
+        first = [self.tokenizer.pad_token_id if bos is None else bos]
+        encoded = [list(e) or first for e in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        out: list[str] = [""] * len(encoded)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             texts = self._generate_batch([encoded[i] for i in batch], max_new_tokens, stop)
@@ -159,7 +172,7 @@ class HFModel(EvalLM):
             pad_token_id=pad,
             **kwargs,
         )
-        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
+        return self.tokenizer.batch_decode(generated[:, width:].cpu(), skip_special_tokens=True)
 
     @property
     def has_chat_template(self) -> bool:

@@ -203,36 +203,6 @@ def heldout_examples(config, tokenizer, n: int) -> list[dict]:
     return examples
 
 
-def greedy_generate(
-    model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch: int = 16
-) -> list[str]:
-    """Greedy continuations of token-id prompts (left-padded batches), decoded without specials."""
-    import torch
-
-    pad = tokenizer.pad_token_id
-    out: list[str] = []
-    for start in range(0, len(prompts), batch):
-        chunk = [p or [tokenizer.bos_token_id or pad] for p in prompts[start : start + batch]]
-        width = max(len(p) for p in chunk)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
-        attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
-        with torch.no_grad():
-            device = next(model.parameters()).device
-            generated = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=attn.to(device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        out += tokenizer.batch_decode(generated[:, width:].cpu(), skip_special_tokens=True)
-    return out
-
-
 def memorization_bleu(model, tokenizer, examples: list[dict], n: int, max_new_tokens: int) -> float | None:
     """Corpus BLEU (0-100) of greedy generations against the training completions of n sampled examples."""
     import sacrebleu
@@ -249,7 +219,10 @@ def memorization_bleu(model, tokenizer, examples: list[dict], n: int, max_new_to
         references.append(tokenizer.decode(ids[start:end], skip_special_tokens=True).strip())
     if not prompts:
         return None
-    hypotheses = [h.strip() for h in greedy_generate(model, tokenizer, prompts, max_new_tokens)]
+    from plw.evaluation.hf import HFModel
+
+    generations = HFModel(model, tokenizer, batch_size=16).generate_ids(prompts, max_new_tokens)
+    hypotheses = [h.strip() for h in generations]
     return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
 
 
