@@ -225,8 +225,11 @@ def run_plan(
             write_results_csv(plan, store)
 
         dirs = [prepare_cell(plan, c) for c in todo]
-        done_before = sum(s == "done" for s in plan.states.values())
-        with SweepProgress(len(plan.cells), done_before, console, on_finished=finished) as progress:
+        done_before = [plan.cell_dir(c) for c in plan.cells if plan.states[c.id] == "done"]
+        walls = [((read_result(d) or {}).get("run") or {}).get("wall_time_s") for d in done_before]
+        with SweepProgress(
+            len(plan.cells), len(done_before), console, on_finished=finished, walls=walls
+        ) as progress:
             executor.run(dirs, progress)
     return plan.states
 

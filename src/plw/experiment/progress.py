@@ -1,7 +1,8 @@
 """What a sweep shows: a rich progress display of the grid and the running cells, and cell tables.
 
-On a terminal the display has one bar for the grid and one line per running cell with its stage
-(train, eval, mechanisms) and elapsed time; elsewhere (logs, CI) only one line per finished cell.
+On a terminal the display has one bar for the grid with an ETA and one line per running cell with
+its stage (train with its step, eval, mechanisms) and elapsed time; elsewhere (logs, CI) one line
+per finished cell, with the ETA of the rest.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ class SweepProgress:
         already_done: cells finished before this run.
         console: where to draw.
         on_finished: called with (cell_dir, state) after each cell, before the display updates.
+        walls: wall times (s) of cells finished before this run; they seed the ETA.
     """
 
-    def __init__(self, total: int, already_done: int, console: Console, on_finished=None):
+    def __init__(self, total: int, already_done: int, console: Console, on_finished=None, walls=()):
         self.console, self.on_finished = console, on_finished
+        self.walls = [float(w) for w in walls if w]
+        self.running_since: dict[Path, float] = {}
         self.live = console.is_terminal
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -77,14 +81,36 @@ class SweepProgress:
                 continue
             if cell_dir not in self.rows:
                 self.rows[cell_dir] = self.progress.add_task("", total=None)
-            elapsed = format_duration(time.time() - float(status.get("started", time.time())))
+            self.running_since[cell_dir] = float(status.get("started", time.time()))
+            elapsed = format_duration(time.time() - self.running_since[cell_dir])
             stage = status.get("stage", "start")
+            if stage == "train" and status.get("steps"):
+                stage += f" step {status.get('step', 0)}/{status['steps']}"
             self.progress.update(
                 self.rows[cell_dir], description=f"  {cell_dir.name} [yellow]{stage}[/] {elapsed}"
             )
+        self.progress.update(self.grid, description=self.grid_line())
+
+    def eta(self) -> float | None:
+        """Seconds until the grid is done: mean cell wall time x cells left, over the cells in flight.
+
+        None until a cell has finished (before then there is no wall time to go by).
+        """
+        if not self.walls:
+            return None
+        mean, now = sum(self.walls) / len(self.walls), time.time()
+        running = [now - since for since in self.running_since.values()]
+        waiting = len(self.queued) - len(running)
+        left = mean * waiting + sum(max(mean - elapsed, 0.0) for elapsed in running)
+        return left / max(1, len(running))
+
+    def grid_line(self) -> str:
+        """'grid: 1 done, 0 failed, 2 queued, ETA 6m 10s'."""
         done, failed = self.counts["done"], self.counts["failed"]
         waiting = len(self.queued) - len(self.rows)
-        self.progress.update(self.grid, description=f"grid: {done} done, {failed} failed, {waiting} queued")
+        eta = self.eta()
+        when = f"ETA {format_duration(eta)}" if eta is not None else "ETA after the first cell"
+        return f"grid: {done} done, {failed} failed, {waiting} queued, {when}"
 
     def finished(self, cell_dir: Path, state: str) -> None:
         if self.on_finished is not None:
@@ -92,13 +118,20 @@ class SweepProgress:
         self.counts[state] = self.counts.get(state, 0) + 1
         if cell_dir in self.queued:
             self.queued.remove(cell_dir)
+        self.running_since.pop(cell_dir, None)
         task = self.rows.pop(cell_dir, None)
         if task is not None:
             self.progress.remove_task(task)
         self.progress.advance(self.grid)
         if state == "done":
             wall = ((read_result(cell_dir) or {}).get("run") or {}).get("wall_time_s")
-            self.console.print(f"[green]done[/]   {cell_dir.name} ({format_duration(wall)})", highlight=False)
+            if wall:
+                self.walls.append(float(wall))
+            eta = self.eta() if self.queued else None
+            rest = f"; ETA of the rest {format_duration(eta)}" if eta is not None else ""
+            self.console.print(
+                f"[green]done[/]   {cell_dir.name} ({format_duration(wall)}){rest}", highlight=False
+            )
         else:
             self.console.print(f"[red]failed[/] {cell_dir.name}: {error_line(cell_dir)}", highlight=False)
         self.poll()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plw.experiment.celldir import CONFIG, CellSpec, set_stage
+from plw.experiment.celldir import CONFIG, CellSpec, set_stage, write_status
 
 log = logging.getLogger("plw.experiment")
 
@@ -86,6 +86,18 @@ def launch_training(launcher: list[str], cell_dir: Path, config) -> dict[str, An
     return json.loads((Path(config.output_dir) / "metrics.json").read_text())
 
 
+def step_reporter(cell_dir: Path):
+    """A TrainerCallback that records the optimizer step in the cell's status, for the sweep display."""
+    from transformers import TrainerCallback
+
+    class StepReporter(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                write_status(cell_dir, "running", step=state.global_step, steps=state.max_steps)
+
+    return StepReporter()
+
+
 def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     """Train the cell's model, evaluate it and measure it.
 
@@ -103,7 +115,9 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     set_stage(cell_dir, "train")
     start = time.time()
     metrics = (
-        launch_training(spec.launcher, cell_dir, config) if spec.launcher else train(config, progress=False)
+        launch_training(spec.launcher, cell_dir, config)
+        if spec.launcher
+        else train(config, progress=False, callbacks=[step_reporter(cell_dir)])
     )
     run = _train_facts(metrics, time.time() - start)
     train_dir = Path(config.output_dir)

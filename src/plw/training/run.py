@@ -133,13 +133,16 @@ def apply_lora(model: Any, config: TrainConfig) -> Any:
     return get_peft_model(model, peft_config)
 
 
-def train(config: TrainConfig, *, progress: bool = True, use_cache: bool = True) -> dict[str, Any]:
+def train(
+    config: TrainConfig, *, progress: bool = True, use_cache: bool = True, callbacks: list | None = None
+) -> dict[str, Any]:
     """Run a PLW fine-tune and write its outputs; return the final metrics.
 
     Args:
         config: a validated TrainConfig.
         progress: show a rich progress bar.
         use_cache: reuse cached tokenisations.
+        callbacks: extra `transformers.TrainerCallback`s (a sweep cell reports its step with one).
     """
     from trl.trainer.callbacks import RichProgressCallback
 
@@ -165,7 +168,7 @@ def train(config: TrainConfig, *, progress: bool = True, use_cache: bool = True)
         eval_dataset=eval_set,
         processing_class=tokenizer,
         data_collator=PLWDataCollator(tokenizer.pad_token_id, plw, padding_free=config.packing),
-        callbacks=[RichProgressCallback()] if progress else None,
+        callbacks=([RichProgressCallback()] if progress else []) + list(callbacks or []),
         prompt_loss_weight=plw,
         normalizer=config.normalizer,
         label_smoothing=config.regularization.label_smoothing,
