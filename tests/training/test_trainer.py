@@ -222,4 +222,4 @@ def test_chunked_loss_is_the_default_and_matches_full_logits(
         train_dataset=Dataset.from_list(features),
         processing_class=stories_tokenizer,
     )
-    assert trainer.loss_impl == "auto" and trainer._use_chunked(trainer.model)
+    assert trainer.loss_impl == "auto" and trainer._path(trainer.model) == "chunked"

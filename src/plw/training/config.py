@@ -91,8 +91,11 @@ class TrainConfig(Strict):
     normalizer: Literal["weight_sum", "nonzero", "completion"] = Field(
         "weight_sum", description="loss denominator over each optimizer step, see plw.loss.weighted"
     )
-    loss_impl: Literal["auto", "chunked", "full"] = Field(
-        "auto", description="auto: the chunked loss (no full logits) when exact for the model, else full"
+    loss_impl: Literal["auto", "chunked", "full", "cce", "liger"] = Field(
+        "auto",
+        description="auto: the chunked loss (no full logits) when exact for the model, else full; "
+        "cce/liger: a CUDA kernel library's fused loss (plw.loss.kernels), falling back to chunked "
+        "with a logged reason where it cannot run",
     )
     chunk_size: int = Field(1024, ge=1, description="tokens per [chunk, vocab] block of the chunked loss")
     lora: LoraSettings | None = Field(None, description="LoRA settings; null = full fine-tuning")

@@ -29,6 +29,7 @@ from plw.training.regularizers import MinkowskiPenalty
 
 logger = hf_logging.get_logger("plw.trainer")
 _PLW_KEYS = ("labels", "loss_weights", "completion_mask", "seq_lengths")
+LOSS_IMPLS = ("auto", "chunked", "full", "cce", "liger")
 
 
 class PLWLossMixin:
@@ -55,11 +56,11 @@ class PLWLossMixin:
         self.prompt_loss_weight = prompt_loss_weight
         self.plw_normalizer = normalizer
         self.plw_label_smoothing = label_smoothing
-        if loss_impl not in ("auto", "chunked", "full"):
-            raise ValueError(f"loss_impl must be auto, chunked or full, got {loss_impl!r}")
+        if loss_impl not in LOSS_IMPLS:
+            raise ValueError(f"loss_impl must be one of {', '.join(LOSS_IMPLS)}, got {loss_impl!r}")
         self.loss_impl = loss_impl
         self.chunk_size = chunk_size
-        self._chunked_ok: bool | None = None
+        self._loss_path: str | None = None
         self._train_tracker, self._eval_tracker = LossTracker(), LossTracker()
         self.minkowski = (
             MinkowskiPenalty(self.model, minkowski_lambda, minkowski_p) if minkowski_lambda else None
@@ -98,8 +99,9 @@ class PLWLossMixin:
         labels, weights = plw_inputs["labels"], plw_inputs["loss_weights"]
         completion = plw_inputs.get("completion_mask")
         targets, shifted = shift_targets(labels, weights)
-        if self._use_chunked(model):
-            outputs, weighted_sum, nll = self._chunked_forward(model, inputs, targets, shifted)
+        path = self._path(model)
+        if path != "full":
+            outputs, weighted_sum, nll = self._fused_forward(model, inputs, targets, shifted, path)
         else:
             outputs = model(**inputs, use_cache=False)
             ce = token_ce(outputs.logits[:, :-1, :], targets, self.plw_label_smoothing)
@@ -117,38 +119,57 @@ class PLWLossMixin:
             loss = loss + self.minkowski() / self.current_gradient_accumulation_steps
         return (loss, outputs) if return_outputs else loss
 
-    def _use_chunked(self, model: torch.nn.Module) -> bool:
-        """Chunked loss when configured (or 'auto') and exact for this model; else full logits."""
+    def _path(self, model: torch.nn.Module) -> str:
+        """The loss path for this model, chosen once: "full", "chunked", "cce" or "liger".
+
+        "auto" is the chunked loss when it is exact for the model (plain linear head), else full
+        logits. A kernel backend that cannot run here (no CUDA, not installed, unsupported option)
+        falls back the same way, with the reason logged; "chunked" where it is not exact is an error.
+        """
+        if self._loss_path is None:
+            self._loss_path = self._choose_path(model)
+        return self._loss_path
+
+    def _choose_path(self, model: torch.nn.Module) -> str:
+        from plw.loss.head import supports_chunked_loss, unwrap_model
+        from plw.loss.kernels import unavailable
+
         if self.loss_impl == "full":
-            return False
-        if self._chunked_ok is None:
-            from plw.loss.head import supports_chunked_loss
+            return "full"
+        ok, reason = supports_chunked_loss(model)
+        if not ok:
+            if self.loss_impl == "chunked":
+                raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
+            logger.warning("plw: full-logit loss (%s loss unavailable: %s)", self.loss_impl, reason)
+            return "full"
+        if self.loss_impl in ("auto", "chunked"):
+            return "chunked"
+        head = unwrap_model(model).get_output_embeddings()
+        why = unavailable(self.loss_impl, head.weight.device, has_bias=head.bias is not None,
+                          label_smoothing=self.plw_label_smoothing)  # fmt: skip
+        if why is not None:
+            logger.warning("plw: chunked loss instead of %s: %s", self.loss_impl, why)
+            return "chunked"
+        logger.info("plw: %s kernel for the weighted loss", self.loss_impl)
+        return self.loss_impl
 
-            ok, reason = supports_chunked_loss(model)
-            if not ok:
-                if self.loss_impl == "chunked":
-                    raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
-                logger.info("plw: full-logit loss (chunked loss unavailable: %s)", reason)
-            self._chunked_ok = ok
-        return self._chunked_ok
-
-    def _chunked_forward(self, model, inputs, targets, shifted):
-        """Hidden states from the model's own forward, then the head + weighted CE in chunks."""
+    def _fused_forward(self, model, inputs, targets, shifted, path: str):
+        """Hidden states from the model's own forward, then head + weighted CE without full logits."""
         from plw.loss.chunked import chunked_weighted_ce
         from plw.loss.head import hidden_states_instead_of_logits
+        from plw.loss.kernels import kernel_weighted_ce
 
         with hidden_states_instead_of_logits(model) as (head_weight, head_bias):
             outputs = model(**inputs, use_cache=False)
         hidden = outputs.logits[:, :-1, :]
-        weighted_sum, nll = chunked_weighted_ce(
-            hidden.reshape(-1, hidden.size(-1)),
-            head_weight,
-            head_bias,
-            targets.reshape(-1),
-            shifted.reshape(-1),
-            label_smoothing=self.plw_label_smoothing,
-            chunk_size=self.chunk_size,
-        )
+        args = (hidden.reshape(-1, hidden.size(-1)), head_weight, head_bias, targets.reshape(-1),
+                shifted.reshape(-1))  # fmt: skip
+        if path == "chunked":
+            weighted_sum, nll = chunked_weighted_ce(
+                *args, label_smoothing=self.plw_label_smoothing, chunk_size=self.chunk_size
+            )
+        else:
+            weighted_sum, nll = kernel_weighted_ce(path, *args, label_smoothing=self.plw_label_smoothing)
         outputs.logits = None  # they were hidden states; nothing downstream may mistake them for logits
         return outputs, weighted_sum, nll.view(targets.shape)
 
@@ -189,7 +210,9 @@ class PLWTrainer(PLWLossMixin, Trainer):
         label_smoothing: per-token label smoothing, applied before weighting.
         minkowski_lambda: strength of the penalty to the pre-trained weights (0 disables it).
         minkowski_p: the penalty's exponent p.
-        loss_impl: "auto" (chunked when exact for the model, else full logits), "chunked" or "full".
+        loss_impl: "auto" (chunked when exact for the model, else full logits), "chunked", "full",
+            or a GPU kernel backend "cce" / "liger" (`plw.loss.kernels`; falls back to chunked with a
+            logged reason where it cannot run).
         chunk_size: tokens per [chunk, vocab] block of the chunked loss.
         **kwargs: everything `transformers.Trainer` takes.
     """
