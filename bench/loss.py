@@ -1,4 +1,4 @@
-"""Step time and peak memory of three ways to compute the loss of a causal LM.
+"""Step time and peak memory of three ways to compute the loss of a causal LM, and their floor.
 
 One optimizer step (forward + backward + AdamW step) of SmolLM2-135M-Instruct on random token ids,
 with an 80% prompt / 20% completion split:
@@ -7,6 +7,9 @@ with an 80% prompt / 20% completion split:
 - reference: plw's weighted loss on full logits (`plw.loss.weighted.plw_loss`) with PLW.
 - chunked:   plw's chunked loss (`plw.loss.chunked.chunked_weighted_ce` on hidden states from
              `plw.loss.head.hidden_states_instead_of_logits`) with PLW; no [B, T, V] logits.
+- floor:     no loss head at all: the mean of the final hidden states (the head's weight is touched
+             so its gradient exists, as in every other variant). The same step minus everything a
+             loss over the vocabulary costs: no loss implementation can use less memory or time.
 
 Every (variant, sequence length) runs in a fresh child process, so one variant's allocator state
 cannot leak into another's peak. Memory is the resident set (Linux VmHWM, reset with clear_refs
@@ -40,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("hf", "reference", "chunked")
+VARIANTS = ("hf", "reference", "chunked", "floor")
 MODEL = "smollm2-135m-instruct"
 # Targets from the issue, checked against the hf variant at the longest sequence.
 TIME_TARGET, MEMORY_TARGET = 1.05, 0.6
@@ -118,6 +121,8 @@ def loss_fn(variant: str, model, batch, chunk_size: int):
         return plw_loss(model(input_ids=ids, use_cache=False).logits, labels, weights)
     with hidden_states_instead_of_logits(model) as (head_weight, head_bias):
         hidden = model(input_ids=ids, use_cache=False).logits
+    if variant == "floor":
+        return hidden.mean() + 0.0 * head_weight.sum()
     targets, shifted = shift_targets(labels, weights)
     flat = hidden[:, :-1, :].reshape(-1, hidden.size(-1))
     total, _ = chunked_weighted_ce(
