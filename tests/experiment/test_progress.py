@@ -54,6 +54,19 @@ def test_no_eta_before_the_first_cell_then_mean_wall_times_cells_left(tmp_path):
     assert "grid: 1 done, 0 failed, 1 queued, ETA 1m 4" in progress.grid_line()
 
 
+def test_eta_counts_cells_not_yet_handed_over(tmp_path):
+    """The local executor hands cells over one at a time; the ETA still covers the whole plan."""
+    con, out = console()
+    progress = SweepProgress(5, 1, con, todo=3)
+    first = tmp_path / "c0"
+    first.mkdir()
+    progress.started(first)
+    finish(first, 60.0)
+    progress.finished(first, "done")
+    assert progress.eta() == pytest.approx(120.0)
+    assert "ETA of the rest 2m 00s" in out.getvalue()
+
+
 def test_walls_of_earlier_runs_seed_the_eta(tmp_path):
     con, _ = console()
     progress = SweepProgress(3, 2, con, walls=[50.0, 70.0, None])

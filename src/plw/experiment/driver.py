@@ -228,7 +228,7 @@ def run_plan(
         done_before = [plan.cell_dir(c) for c in plan.cells if plan.states[c.id] == "done"]
         walls = [((read_result(d) or {}).get("run") or {}).get("wall_time_s") for d in done_before]
         with SweepProgress(
-            len(plan.cells), len(done_before), console, on_finished=finished, walls=walls
+            len(plan.cells), len(done_before), console, on_finished=finished, walls=walls, todo=len(dirs)
         ) as progress:
             executor.run(dirs, progress)
     return plan.states

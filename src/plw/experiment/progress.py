@@ -47,10 +47,14 @@ class SweepProgress:
         console: where to draw.
         on_finished: called with (cell_dir, state) after each cell, before the display updates.
         walls: wall times (s) of cells finished before this run; they seed the ETA.
+        todo: cells this run will run (default: all not already done).
     """
 
-    def __init__(self, total: int, already_done: int, console: Console, on_finished=None, walls=()):
+    def __init__(
+        self, total: int, already_done: int, console: Console, on_finished=None, walls=(), todo=None
+    ):
         self.console, self.on_finished = console, on_finished
+        self.todo = total - already_done if todo is None else todo
         self.walls = [float(w) for w in walls if w]
         self.running_since: dict[Path, float] = {}
         self.live = console.is_terminal
@@ -100,7 +104,8 @@ class SweepProgress:
             return None
         mean, now = sum(self.walls) / len(self.walls), time.time()
         running = [now - since for since in self.running_since.values()]
-        waiting = len(self.queued) - len(running)
+        # The local executor hands over one cell at a time, Ray all at once: count from the plan.
+        waiting = max(self.todo - sum(self.counts.values()) - len(running), 0)
         left = mean * waiting + sum(max(mean - elapsed, 0.0) for elapsed in running)
         return left / max(1, len(running))
 
@@ -127,7 +132,7 @@ class SweepProgress:
             wall = ((read_result(cell_dir) or {}).get("run") or {}).get("wall_time_s")
             if wall:
                 self.walls.append(float(wall))
-            eta = self.eta() if self.queued else None
+            eta = self.eta() if self.todo > sum(self.counts.values()) else None
             rest = f"; ETA of the rest {format_duration(eta)}" if eta is not None else ""
             self.console.print(
                 f"[green]done[/]   {cell_dir.name} ({format_duration(wall)}){rest}", highlight=False
