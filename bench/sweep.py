@@ -1,19 +1,22 @@
 """Per-cell overhead of a sweep: start-up, imports, tokenisation and model load as a share of a cell.
 
 Runs configs/studies/tiny.yaml (the real stories260K model, 2 optimizer steps per cell, a small
-benchmark and the mechanism measures) with the local executor, in a fresh study directory and a
-fresh plw cache, so the first cell tokenises from scratch and the later ones hit the shared cache.
+benchmark and the mechanism measures) or, with `--study quickstart`, the quickstart study
+(SmolLM2-135M-Instruct + LoRA, 16 steps per cell) with the local executor, in a fresh study
+directory and a fresh plw cache, so the first cell tokenises from scratch and the later ones hit the
+shared cache.
 Each cell's worker runs `timed_run_cell` below: the default cell runner with timers around the
 imports, `plw.data.cache.encode_cached` and `plw.models.load_model`. The driver times each cell from
 spawning its worker to recording its result.
 
-    .venv/bin/python bench/sweep.py [--cells 3] [--keep DIR]
+    .venv/bin/python bench/sweep.py [--study tiny|quickstart] [--cells 3] [--keep DIR]
 
 Columns (seconds): wall = the driver's view of the cell; spawn = process start until the worker
 marks the cell running; imports = torch/transformers/trl/peft/plw; tokenise = training's
 `encode_cached` call; load = model loads (training, then measuring); setup = the rest of training
-outside its loop (Trainer construction, saving the model); loop = Trainer's training loop; eval,
-mech = benchmarks and mechanism measures. overhead = spawn + imports + tokenise + load + setup, and
+outside its loop and its final validation pass (Trainer construction, saving the model); loop =
+Trainer's training loop; val = the validation loss pass at the end of training (cells with
+eval_data); eval, mech = benchmarks and mechanism measures. overhead = spawn + imports + tokenise + load + setup, and
 share = overhead / wall. Exits non-zero only on a crash.
 """
 
@@ -30,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PLW_SHARED_DATA", REPO.parent / "shared" / "data"))
-TINY = REPO / "configs" / "studies" / "tiny.yaml"
+STUDIES = {name: REPO / "configs" / "studies" / f"{name}.yaml" for name in ("tiny", "quickstart")}
 
 
 def timed_run_cell(spec, cell_dir):
@@ -108,7 +111,11 @@ def row(cell_dir: Path, wall: float, begin: float) -> dict:
         "mech": run.get("mechanisms_time_s") or 0.0,
     }
     train_load = bench["load_s"][0] if bench["load_s"] else 0.0
-    values["setup"] = run["train_stage_s"] - values["loop"] - sum(bench["tokenize_s"][:1]) - train_load
+    metrics = json.loads((cell_dir / "train" / "metrics.json").read_text())
+    values["val"] = float(metrics.get("eval_runtime") or 0.0)
+    values["setup"] = (
+        run["train_stage_s"] - values["loop"] - values["val"] - sum(bench["tokenize_s"][:1]) - train_load
+    )
     values["overhead"] = sum(values[k] for k in ("spawn", "imports", "tokenise", "load", "setup"))
     values["share"] = values["overhead"] / wall
     return values
@@ -116,10 +123,11 @@ def row(cell_dir: Path, wall: float, begin: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--study", choices=STUDIES, default="tiny", help="shipped study to run")
     parser.add_argument("--cells", type=int, default=3, help="PLW levels (cells) to run")
     parser.add_argument("--keep", type=Path, help="study directory to keep (default: a temporary one)")
     args = parser.parse_args(argv)
-    if not (SHARED / "models" / "stories260K").is_dir():
+    if args.study == "tiny" and not (SHARED / "models" / "stories260K").is_dir():
         print(f"skipped: shared data not found at {SHARED}")
         return 0
     work = Path(tempfile.mkdtemp(prefix="plw-bench-sweep-"))
@@ -132,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     from plw.experiment.study import load_study
 
     levels = [round(i / max(args.cells - 1, 1), 3) for i in range(args.cells)]
-    overrides = [f"models.stories260K={SHARED / 'models' / 'stories260K'}",
-                 f"datasets.alpaca.path={SHARED / 'instruct' / 'alpaca_5000.json'}",
-                 f"eval.data_dir={SHARED / 'bench'}", f"factors.plw={levels}",
-                 f"output_dir={args.keep or work / 'study'}"]  # fmt: skip
-    plan = make_plan(load_study(TINY, overrides), str(TINY))
+    overrides = [f"factors.plw={levels}", f"output_dir={args.keep or work / 'study'}"]
+    if args.study == "tiny":
+        overrides += [f"models.stories260K={SHARED / 'models' / 'stories260K'}",
+                      f"datasets.alpaca.path={SHARED / 'instruct' / 'alpaca_5000.json'}",
+                      f"eval.data_dir={SHARED / 'bench'}"]  # fmt: skip
+    study_file = STUDIES[args.study]
+    plan = make_plan(load_study(study_file, overrides), str(study_file))
     executor = TimedExecutor(LocalExecutor("sweep:timed_run_cell"))
     states = run_plan(plan, executor)
     if set(states.values()) != {"done"}:
@@ -159,6 +169,7 @@ def print_table(plan, executor) -> None:
         "load",
         "setup",
         "loop",
+        "val",
         "eval",
         "mech",
         "overhead",
