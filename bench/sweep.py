@@ -16,8 +16,8 @@ marks the cell running; imports = torch/transformers/trl/peft/plw; tokenise = tr
 `encode_cached` call; load = model loads (training, then measuring); setup = the rest of training
 outside its loop and its final validation pass (Trainer construction, saving the model); loop =
 Trainer's training loop; val = the validation loss pass at the end of training (cells with
-eval_data); eval, mech = benchmarks and mechanism measures. overhead = spawn + imports + tokenise + load + setup, and
-share = overhead / wall. Exits non-zero only on a crash.
+eval_data); eval, mech = benchmarks and mechanism measures. overhead = spawn + imports + tokenise +
+load + setup, and share = overhead / wall. Exits non-zero only on a crash.
 """
 
 from __future__ import annotations
