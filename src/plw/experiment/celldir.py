@@ -4,7 +4,7 @@ Layout of `STUDY_DIR/cells/<id>/`:
     cell.json     what to run (CellSpec), written by the driver
     config.yaml   the resolved TrainConfig
     status.json   {"state": running|failed, "stage", "pid", "token", ...}, written by the worker
-    train/        training outputs (plw.training.run.train)
+    train/        training outputs (plw.training.run.train); metrics.json is written there last
     eval/         benchmark outputs (plw.evaluation.run.evaluate)
     worker.log    the worker's stdout and stderr
     error.txt     the error and traceback of a failed cell
@@ -29,6 +29,7 @@ SPEC, CONFIG, STATUS, RESULT, ERROR, LOG = (
     "error.txt",
     "worker.log",
 )
+TRAIN = "train"
 STATES = ("done", "running", "failed", "pending")
 
 
@@ -122,11 +123,27 @@ def cell_state(cell_dir: Path) -> str:
     return state if state in ("failed", "running") else "pending"
 
 
-def reset(cell_dir: Path) -> None:
-    """Remove everything in a cell directory, so a rerun starts from scratch."""
+def finished_training(cell_dir: Path) -> bool:
+    """Whether train/ holds a complete training run (its metrics.json is written last) and its model."""
+    train = cell_dir / TRAIN
+    return (train / "metrics.json").is_file() and (train / "model").is_dir()
+
+
+def reset(cell_dir: Path, *, keep_training: bool = False) -> None:
+    """Remove everything in a cell directory, so a rerun starts from scratch.
+
+    Args:
+        keep_training: keep train/ (the caller has checked it is a finished run of the same config).
+    """
     if cell_dir.exists():
-        shutil.rmtree(cell_dir)
-    cell_dir.mkdir(parents=True)
+        for child in cell_dir.iterdir():
+            if keep_training and child.name == TRAIN:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    cell_dir.mkdir(parents=True, exist_ok=True)
 
 
 def mark_failed(cell_dir: Path, message: str, details: str = "") -> None:

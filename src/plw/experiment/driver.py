@@ -21,7 +21,16 @@ from pathlib import Path
 from rich.console import Console
 
 from plw.errors import PLWError
-from plw.experiment.celldir import CONFIG, CellSpec, cell_state, error_line, read_json, read_result, reset
+from plw.experiment.celldir import (
+    CONFIG,
+    CellSpec,
+    cell_state,
+    error_line,
+    finished_training,
+    read_json,
+    read_result,
+    reset,
+)
 from plw.experiment.cells import Cell, absolute_path
 from plw.experiment.store import ResultStore, export
 from plw.experiment.study import Study
@@ -152,12 +161,19 @@ def write_results_csv(plan: Plan, store: ResultStore) -> None:
 
 
 def prepare_cell(plan: Plan, cell: Cell) -> Path:
-    """Empty the cell's directory and write its config and spec (with a fresh attempt token)."""
-    from plw.config import dump_yaml
+    """Empty the cell's directory and write its config and spec (with a fresh attempt token).
+
+    A finished training of the same config is kept, so a cell that failed or was interrupted after
+    training (in evaluation, say) reruns only what came after it.
+    """
+    import yaml
 
     cell_dir = plan.cell_dir(cell)
-    reset(cell_dir)
-    dump_yaml(plan.configs[cell.id], cell_dir / CONFIG)
+    config_text = yaml.safe_dump(plan.configs[cell.id].model_dump(mode="json"), sort_keys=False)
+    old_config = cell_dir / CONFIG
+    same = old_config.is_file() and old_config.read_text(encoding="utf-8") == config_text
+    reset(cell_dir, keep_training=same and finished_training(cell_dir))
+    old_config.write_text(config_text, encoding="utf-8")
     spec = plan.specs[cell.id]
     spec.token = uuid.uuid4().hex
     spec.save(cell_dir)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plw.experiment.celldir import CONFIG, CellSpec, set_stage, write_status
+from plw.experiment.celldir import CONFIG, CellSpec, finished_training, set_stage, write_status
 
 log = logging.getLogger("plw.experiment")
 
@@ -114,12 +114,15 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     config = load_config(TrainConfig, cell_dir / CONFIG)
     set_stage(cell_dir, "train")
     start = time.time()
-    metrics = (
-        launch_training(spec.launcher, cell_dir, config)
-        if spec.launcher
-        else train(config, progress=False, callbacks=[step_reporter(cell_dir)])
-    )
-    run = _train_facts(metrics, time.time() - start)
+    reused = finished_training(cell_dir)  # the driver keeps train/ only for an unchanged config
+    if reused:
+        log.info("reusing the finished training in %s", config.output_dir)
+        metrics = json.loads((Path(config.output_dir) / "metrics.json").read_text())
+    elif spec.launcher:
+        metrics = launch_training(spec.launcher, cell_dir, config)
+    else:
+        metrics = train(config, progress=False, callbacks=[step_reporter(cell_dir)])
+    run = {**_train_facts(metrics, time.time() - start), "training_reused": reused}
     train_dir = Path(config.output_dir)
     rows: list[dict[str, Any]] = []
     model = tokenizer = None
