@@ -83,3 +83,15 @@ def test_only_train_rows(sim):
     out = _analyze(df[~_scored(df)])
     assert out["pooled"] is None and out["datasets"] == {}
     assert any("no scored tasks" in m for m in out["not_estimable"])
+
+
+def test_a_saturated_fit_is_not_estimable_and_a_small_one_is_flagged(sim):
+    # One benchmark, four PLW levels, one seed: 4 scores for intercept, w, w^2 and the precision.
+    df = sim(n_benchmarks=1, plw_levels=(0.0, 0.01, 0.1, 1.0), seeds=(0,))
+    fit = _analyze(df)["pooled"]
+    assert fit["coefficients"] is None
+    assert any("4 scores for 4 parameters (a saturated fit)" in m for m in fit["not_estimable"])
+    # Two seeds: 8 scores, 4 residual degrees of freedom; fitted, with a warning.
+    fit = _analyze(sim(n_benchmarks=1, plw_levels=(0.0, 0.01, 0.1, 1.0), seeds=(0, 1)))["pooled"]
+    assert fit["coefficients"] is not None
+    assert any("4 residual degree(s) of freedom" in m for m in fit["warnings"])

@@ -41,3 +41,27 @@ def test_select_scores_skips_train_retention_and_ambiguous_tasks():
     assert scores["benchmark"].tolist() == ["arc_easy"]
     assert scores["metric"].tolist() == ["acc_norm"] and scores["score"].tolist() == [0.45]
     assert len(warnings) == 1 and "'odd'" in warnings[0]
+
+
+def test_synthetic_families_are_scored_as_benchmarks_and_the_aggregate_left_out():
+    df = pd.DataFrame(
+        {
+            "plw": [0.1] * 4,
+            "task": ["synthetic"] * 4,
+            "metric": ["exact_match", "exact_match_lookup", "exact_match_count", "n"],
+            "value": [0.5, 0.75, 0.25, 40.0],
+        }
+    )
+    scores, warnings = select_scores(normalize_results(df, "t.csv"))
+    assert sorted(scores["benchmark"]) == ["synthetic:count", "synthetic:lookup"]
+    assert dict(zip(scores["benchmark"], scores["score"], strict=True)) == {
+        "synthetic:count": 0.25,
+        "synthetic:lookup": 0.75,
+    }
+    assert warnings == []
+
+
+def test_synthetic_without_families_falls_back_to_its_aggregate():
+    df = pd.DataFrame({"plw": [0.1], "task": ["synthetic"], "metric": ["exact_match"], "value": [0.5]})
+    scores, _ = select_scores(normalize_results(df, "t.csv"))
+    assert scores["benchmark"].tolist() == ["synthetic"] and scores["score"].tolist() == [0.5]

@@ -15,6 +15,8 @@ import pandas as pd
 
 from plw.analysis.transform import plw_to_w, squeeze
 
+FEW_RESIDUAL_DF = 5  # below this many scores beyond the parameters, a fit's p-values get a warning
+
 
 @dataclass
 class FitData:
@@ -129,8 +131,16 @@ def prepare(scores: pd.DataFrame, label: str, pooled: bool = False) -> FitData:
             warnings.append(f"benchmark {b!r} has the same score ({g['score'].iloc[0]:g}) in every cell")
     exog, bench = _design(frame, quadratic, pooled)
     n_params = exog.shape[1] + bench.shape[1] + 1
-    if len(frame) and len(frame) <= n_params and not not_estimable:
-        not_estimable.append(f"PLW effect: {len(frame)} scores for {n_params} parameters")
+    plw_estimable = not any(m.startswith("PLW effect") for m in not_estimable)
+    if len(frame) and len(frame) <= n_params and plw_estimable:
+        # A saturated fit interpolates the scores: the beta precision diverges and every standard
+        # error collapses, so its p-values would be meaningless.
+        not_estimable.append(f"PLW effect: {len(frame)} scores for {n_params} parameters (a saturated fit)")
+    elif len(frame) and len(frame) - n_params < FEW_RESIDUAL_DF and plw_estimable:
+        warnings.append(
+            f"{len(frame)} scores for {n_params} parameters: p-values and intervals rest on "
+            f"{len(frame) - n_params} residual degree(s) of freedom; treat them as illustrative"
+        )
     return FitData(label, frame, exog, bench, quadratic, warnings, not_estimable)
 
 

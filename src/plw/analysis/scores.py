@@ -31,6 +31,12 @@ PRIMARY_METRICS: dict[str, str] = {
 }
 """Task (or shell pattern) -> the metric used as its score."""
 
+FAMILY_METRICS: dict[str, str] = {"synthetic": "exact_match_"}
+"""Task -> metric prefix of its task families. When a cell reports per-family metrics
+(`exact_match_lookup`, ...), each family is scored as its own benchmark `<task>:<family>` (as the
+paper scores its benchmarks apart, with a benchmark effect) and the task's aggregate is left out:
+it is their mean, and one score per cell leaves the GLMM nothing to fit across benchmarks."""
+
 ALTERNATE_METRICS: dict[str, tuple[str, ...]] = {"truthfulqa_mc2": ("mc2",)}
 """Other names accepted for a task's primary metric, tried in order after PRIMARY_METRICS."""
 
@@ -111,6 +117,11 @@ def select_scores(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     scored = results[~results["task"].isin(NOT_SCORED)]
     for task, rows in scored.groupby("task", sort=True):
         metrics = sorted(rows["metric"].unique())
+        prefix = FAMILY_METRICS.get(task)
+        families = [m for m in metrics if prefix and m.startswith(prefix)]
+        if families:
+            parts += [_family_part(rows, task, m, m[len(prefix) :], source) for m in families]
+            continue
         metric = primary_metric(task, metrics)
         if metric is None:
             warnings.append(
@@ -126,6 +137,15 @@ def select_scores(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         return pd.DataFrame(columns=list(SCORE_COLUMNS)), warnings
     scores = pd.concat(parts, ignore_index=True)[list(SCORE_COLUMNS)]
     return scores, warnings
+
+
+def _family_part(rows: pd.DataFrame, task: str, metric: str, family: str, source: str) -> pd.DataFrame:
+    """The rows of one task family's metric as benchmark `<task>:<family>`."""
+    part = rows[rows["metric"] == metric].copy()
+    part["score"] = part["value"]
+    _check_unit_interval(part, source, task, metric, 1.0)
+    part["task"] = f"{task}:{family}"
+    return part.rename(columns={"task": "benchmark"})
 
 
 def _check_unit_interval(part: pd.DataFrame, source: str, task: str, metric: str, scale: float) -> None:
