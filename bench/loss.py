@@ -63,6 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gradient-checkpointing", action="store_true", help="recompute layer activations in backward"
     )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="mixed precision as Trainer's bf16=True: float32 weights, forward under bfloat16 autocast",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -152,7 +157,8 @@ def run_child(args: argparse.Namespace) -> dict:
 
     def step() -> tuple[float, float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
-        loss = loss_fn(args.child, model, batch, args.chunk_size)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = loss_fn(args.child, model, batch, args.chunk_size)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -212,6 +218,7 @@ def spawn(args: argparse.Namespace, variant: str, seq: int) -> dict | None:
     ]
     cmd += ["--chunk-size", str(args.chunk_size), "--model", args.model]
     cmd += ["--gradient-checkpointing"] if args.gradient_checkpointing else []
+    cmd += ["--bf16"] if args.bf16 else []
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -294,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model {args.model}, batch {args.batch}, PLW {args.plw}, prompt share {args.prompt_frac}, "
         f"chunk {args.chunk_size}, {args.repeats} timed step(s) after {args.warmup} warm-up, "
-        f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}",
+        f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, "
+        f"{'bfloat16 autocast' if args.bf16 else 'float32'}",
         flush=True,
     )
     results, crashed = [], False
