@@ -49,6 +49,7 @@ def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert exit_info.value.code in (0, None), out
     assert "report:" in out and "does not confirm or refute" in out
+    assert "analysis: " in out and "quadratic term" in out
     html = tmp_path / "qs" / "report" / "report.html"
     assert html.is_file() and html.stat().st_size > 10_000
     results = (tmp_path / "qs" / "results.csv").read_text()

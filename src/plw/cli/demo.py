@@ -30,11 +30,9 @@ def demo_command(
     report = result["report"]
     if report is not None:
         pooled = (report["analysis"].get("pooled") or {}) if isinstance(report.get("analysis"), dict) else {}
-        critical = pooled.get("critical_plw")
-        if critical is not None:
-            console.print(
-                f"fitted critical PLW: {critical:.3g} (p of the quadratic term: {pooled.get('p_value')})"
-            )
+        # The analysis's own verdict: it words significance and the critical PLW's interval.
+        if pooled.get("verdict"):
+            console.print(f"analysis: {pooled['verdict']}", highlight=False)
         console.print(f"report: {report['html']}", highlight=False)
     console.print(
         "A miniature study demonstrates the method on a small model and synthetic data; it does not "
