@@ -121,7 +121,11 @@ def apply_lora(model: Any, config: TrainConfig) -> Any:
     if config.lora is None:
         return model
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
 
+    # The adapters' A matrices are drawn at random here, before Trainer seeds anything: without this,
+    # two runs of one config (or one sweep cell and its rerun) start from different adapters.
+    set_seed(config.seed)
     lora = config.lora
     peft_config = LoraConfig(
         r=lora.r,
