@@ -73,3 +73,14 @@ def test_an_unfinished_training_is_not_kept(tmp_path, missing):
     assert not finished_training(cell)
     reset(cell, keep_training=finished_training(cell))
     assert list(cell.iterdir()) == []
+
+
+def test_a_checkpointed_training_is_kept_for_resuming(tmp_path):
+    from plw.experiment.celldir import reset, resumable_training
+
+    cell = tmp_path / "cell"
+    (cell / "train" / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (cell / "status.json").write_text("{}")
+    assert resumable_training(cell) and not finished_training(cell)
+    reset(cell, keep_training=resumable_training(cell))
+    assert [p.name for p in cell.iterdir()] == ["train"]

@@ -129,6 +129,11 @@ def finished_training(cell_dir: Path) -> bool:
     return (train / "metrics.json").is_file() and (train / "model").is_dir()
 
 
+def resumable_training(cell_dir: Path) -> bool:
+    """Whether train/ holds a finished run or a Trainer checkpoint to resume from."""
+    return finished_training(cell_dir) or any((cell_dir / TRAIN / "checkpoints").glob("checkpoint-*"))
+
+
 def reset(cell_dir: Path, *, keep_training: bool = False) -> None:
     """Remove everything in a cell directory, so a rerun starts from scratch.
 

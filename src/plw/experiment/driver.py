@@ -26,10 +26,10 @@ from plw.experiment.celldir import (
     CellSpec,
     cell_state,
     error_line,
-    finished_training,
     read_json,
     read_result,
     reset,
+    resumable_training,
 )
 from plw.experiment.cells import Cell, absolute_path
 from plw.experiment.store import ResultStore, export
@@ -164,7 +164,8 @@ def prepare_cell(plan: Plan, cell: Cell) -> Path:
     """Empty the cell's directory and write its config and spec (with a fresh attempt token).
 
     A finished training of the same config is kept, so a cell that failed or was interrupted after
-    training (in evaluation, say) reruns only what came after it.
+    training (in evaluation, say) reruns only what came after it; so is a training cut off after a
+    checkpoint (`train.checkpoint_steps`), which then resumes from it.
     """
     import yaml
 
@@ -172,7 +173,7 @@ def prepare_cell(plan: Plan, cell: Cell) -> Path:
     config_text = yaml.safe_dump(plan.configs[cell.id].model_dump(mode="json"), sort_keys=False)
     old_config = cell_dir / CONFIG
     same = old_config.is_file() and old_config.read_text(encoding="utf-8") == config_text
-    reset(cell_dir, keep_training=same and finished_training(cell_dir))
+    reset(cell_dir, keep_training=same and resumable_training(cell_dir))
     old_config.write_text(config_text, encoding="utf-8")
     spec = plan.specs[cell.id]
     spec.token = uuid.uuid4().hex

@@ -115,6 +115,12 @@ class TrainConfig(Strict):
     logging_steps: int = Field(10, ge=1, description="log losses every N optimizer steps")
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps; null = only at the end")
     save_model: bool = Field(True, description="write the trained model or adapter to output_dir")
+    checkpoint_steps: int | None = Field(
+        None,
+        ge=1,
+        description="save a resumable checkpoint (weights, optimizer, scheduler, RNG) every N steps, "
+        "keeping the latest; a rerun into the same output_dir resumes from it. null = no checkpoints",
+    )
     report_to: list[str] = Field(
         default_factory=list, description="Trainer loggers: tensorboard, wandb, mlflow"
     )

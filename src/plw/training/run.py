@@ -97,7 +97,9 @@ def training_arguments(config: TrainConfig, has_eval: bool):
         "warmup_steps": config.warmup_ratio,
         "weight_decay": config.regularization.weight_decay,
         "logging_steps": config.logging_steps,
-        "save_strategy": "no",
+        "save_strategy": "steps" if config.checkpoint_steps else "no",
+        "save_steps": config.checkpoint_steps or 500,
+        "save_total_limit": 1,
         "report_to": config.report_to,
         "bf16": config.precision == "bf16",
         "eval_strategy": "steps" if has_eval and config.eval_steps else "no",
@@ -181,7 +183,10 @@ def train(
         loss_impl=config.loss_impl,
         chunk_size=config.chunk_size,
     )
-    result = trainer.train()
+    resume = latest_checkpoint(out) if config.checkpoint_steps else None
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
     trainer.remove_callback(RichProgressCallback)  # its bars are closed once training ends
     final_eval = trainer.evaluate() if eval_set is not None else {}
     metrics = final_metrics(trainer.state.log_history, result.metrics, final_eval)
@@ -193,6 +198,14 @@ def train(
     if trainer.is_world_process_zero():
         write_outputs(out, config.model_copy(update={"prompt_loss_weight": plw}), trainer, metrics)
     return metrics
+
+
+def latest_checkpoint(out: Path) -> str | None:
+    """The newest Trainer checkpoint under OUT/checkpoints (a run cut off mid-way), or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = out / "checkpoints"
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
 def final_metrics(history: list[dict], train_metrics: dict, eval_metrics: dict) -> dict[str, Any]:
