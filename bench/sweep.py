@@ -2,7 +2,7 @@
 
 Runs configs/studies/tiny.yaml (the real stories260K model, 2 optimizer steps per cell, a small
 benchmark and the mechanism measures) or, with `--study quickstart`, the quickstart study
-(SmolLM2-135M-Instruct + LoRA, 16 steps per cell) with the local executor, in a fresh study
+(SmolLM2-135M-Instruct + LoRA, a few dozen steps per cell) with the local executor, in a fresh study
 directory and a fresh plw cache, so the first cell tokenises from scratch and the later ones hit the
 shared cache.
 Each cell's worker runs `timed_run_cell` below: the default cell runner with timers around the
