@@ -87,6 +87,11 @@ def load_config(model: type[T], path: Path | None, overrides: list[str] | None =
     return validate(model, data, str(path) if path else "config")
 
 
+def yaml_text(config: BaseModel) -> str:
+    """A config as YAML text, fields in declaration order."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
 def dump_yaml(config: BaseModel, path: Path) -> None:
     """Write a config as YAML (the resolved config saved next to outputs)."""
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    path.write_text(yaml_text(config), encoding="utf-8")

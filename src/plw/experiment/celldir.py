@@ -138,7 +138,8 @@ def reset(cell_dir: Path, *, keep_training: bool = False) -> None:
     """Remove everything in a cell directory, so a rerun starts from scratch.
 
     Args:
-        keep_training: keep train/ (the caller has checked it is a finished run of the same config).
+        keep_training: keep train/ (the caller has checked it holds a finished or checkpointed run
+            of the same config).
     """
     if cell_dir.exists():
         for child in cell_dir.iterdir():

@@ -167,10 +167,10 @@ def prepare_cell(plan: Plan, cell: Cell) -> Path:
     training (in evaluation, say) reruns only what came after it; so is a training cut off after a
     checkpoint (`train.checkpoint_steps`), which then resumes from it.
     """
-    import yaml
+    from plw.config import yaml_text
 
     cell_dir = plan.cell_dir(cell)
-    config_text = yaml.safe_dump(plan.configs[cell.id].model_dump(mode="json"), sort_keys=False)
+    config_text = yaml_text(plan.configs[cell.id])
     old_config = cell_dir / CONFIG
     same = old_config.is_file() and old_config.read_text(encoding="utf-8") == config_text
     reset(cell_dir, keep_training=same and resumable_training(cell_dir))
