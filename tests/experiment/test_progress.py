@@ -84,3 +84,19 @@ def test_running_cell_line_shows_the_training_step(tmp_path):
         progress.poll()
         (task,) = [t for t in progress.progress.tasks if t.id in progress.rows.values()]
         assert "train step 3/16" in task.description
+
+
+def test_step_reporter_writes_the_status_at_most_every_interval(tmp_path):
+    from types import SimpleNamespace
+
+    from plw.experiment.celldir import read_status
+    from plw.experiment.runner import step_reporter
+
+    reporter = step_reporter(tmp_path, every_s=3600)
+    for step in (1, 2, 3):
+        reporter.on_step_end(
+            None, SimpleNamespace(is_world_process_zero=True, global_step=step, max_steps=4), None
+        )
+    assert read_status(tmp_path)["step"] == 1  # steps 2 and 3 fell inside the interval
+    reporter.on_step_end(None, SimpleNamespace(is_world_process_zero=True, global_step=4, max_steps=4), None)
+    assert read_status(tmp_path)["step"] == 4  # the last step is always written

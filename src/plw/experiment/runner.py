@@ -86,13 +86,22 @@ def launch_training(launcher: list[str], cell_dir: Path, config) -> dict[str, An
     return json.loads((Path(config.output_dir) / "metrics.json").read_text())
 
 
-def step_reporter(cell_dir: Path):
-    """A TrainerCallback that records the optimizer step in the cell's status, for the sweep display."""
+def step_reporter(cell_dir: Path, every_s: float = 2.0):
+    """A TrainerCallback that records the optimizer step in the cell's status, for the sweep display.
+
+    At most one write every `every_s` seconds (and the last step): a status write is fsynced, and a
+    GPU step can take milliseconds.
+    """
     from transformers import TrainerCallback
 
     class StepReporter(TrainerCallback):
+        last = 0.0
+
         def on_step_end(self, args, state, control, **kwargs):
-            if state.is_world_process_zero:
+            now = time.time()
+            final = state.global_step == state.max_steps
+            if state.is_world_process_zero and (final or now - self.last >= every_s):
+                self.last = now
                 write_status(cell_dir, "running", step=state.global_step, steps=state.max_steps)
 
     return StepReporter()
