@@ -120,7 +120,7 @@ def select_scores(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         prefix = FAMILY_METRICS.get(task)
         families = [m for m in metrics if prefix and m.startswith(prefix)]
         if families:
-            parts += [_family_part(rows, task, m, m[len(prefix) :], source) for m in families]
+            parts += [_part(rows, task, m, source, f"{task}:{m[len(prefix) :]}") for m in families]
             continue
         metric = primary_metric(task, metrics)
         if metric is None:
@@ -129,22 +129,20 @@ def select_scores(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                 "(see plw.analysis.scores.PRIMARY_METRICS); left out"
             )
             continue
-        part = rows[rows["metric"] == metric].copy()
-        part["score"] = part["value"] / metric_scale(task, metric)
-        _check_unit_interval(part, source, task, metric, metric_scale(task, metric))
-        parts.append(part.rename(columns={"task": "benchmark"}))
+        parts.append(_part(rows, task, metric, source, task))
     if not parts:
         return pd.DataFrame(columns=list(SCORE_COLUMNS)), warnings
     scores = pd.concat(parts, ignore_index=True)[list(SCORE_COLUMNS)]
     return scores, warnings
 
 
-def _family_part(rows: pd.DataFrame, task: str, metric: str, family: str, source: str) -> pd.DataFrame:
-    """The rows of one task family's metric as benchmark `<task>:<family>`."""
+def _part(rows: pd.DataFrame, task: str, metric: str, source: str, benchmark: str) -> pd.DataFrame:
+    """The rows of `task`'s `metric`, scored on [0, 1] and labelled as `benchmark`."""
     part = rows[rows["metric"] == metric].copy()
-    part["score"] = part["value"]
-    _check_unit_interval(part, source, task, metric, 1.0)
-    part["task"] = f"{task}:{family}"
+    scale = metric_scale(task, metric)
+    part["score"] = part["value"] / scale
+    _check_unit_interval(part, source, task, metric, scale)
+    part["task"] = benchmark
     return part.rename(columns={"task": "benchmark"})
 
 
