@@ -185,3 +185,84 @@ def test_parse_verdict_takes_first_mention():
     assert parse_verdict("output (b), not Output (a)", verdicts) == 0.0
     assert parse_verdict("Output (a)", verdicts) == 1.0
     assert parse_verdict("neither", verdicts) is None
+
+
+VERDICT = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Output (a)"}}]}).encode()
+
+
+@pytest.fixture
+def loopback():
+    """`start(answer)` -> (url, seen): a server on 127.0.0.1 (its own port, so its own origin).
+
+    `answer(path)` returns (status, headers, body); every request is recorded in `seen` as
+    (method, path, Authorization header, body).
+    """
+    servers = []
+
+    def start(answer):
+        seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                seen.append((self.command, self.path, self.headers.get("Authorization"), body))
+                status, headers, data = answer(self.path)
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(data))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer  # noqa: N815 - http.server API
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_endpoint_refuses_cross_origin_redirect(tmp_path, loopback, monkeypatch, code):
+    monkeypatch.setenv("PLW_TEST_KEY", "sk-secret")
+    other, other_seen = loopback(lambda path: (200, {"Content-Type": "application/json"}, VERDICT))
+    first, first_seen = loopback(lambda path: (code, {"Location": f"{other}{path}"}, b""))
+    judge = load_judge(endpoint_config(tmp_path, f"{first}/v1"))
+    with pytest.raises(PLWError, match=r"refused a redirect \(HTTP \d+\) to another origin") as err:
+        judge.prefer_a([("q", "a", "b")])
+    assert "\n" not in str(err.value) and "sk-secret" not in str(err.value)
+    assert first_seen[0][2] == "Bearer sk-secret"  # the configured endpoint gets the key
+    assert other_seen == []  # the other origin is never contacted, so never sees the key
+
+
+def test_endpoint_follows_same_origin_redirect_with_body(tmp_path, loopback, monkeypatch):
+    monkeypatch.setenv("PLW_TEST_KEY", "sk-secret")
+
+    def answer(path):
+        if path.startswith("/old"):
+            return 307, {"Location": path.replace("/old", "/v1")}, b""
+        return 200, {"Content-Type": "application/json"}, VERDICT
+
+    url, seen = loopback(answer)
+    judge = load_judge(endpoint_config(tmp_path, f"{url}/old"))
+    assert judge.prefer_a([("q", "a", "b")]) == [1.0]
+    (_, _, _, first_body), (method, path, auth, body) = seen
+    assert (method, path, auth) == ("POST", "/v1/chat/completions", "Bearer sk-secret")
+    assert body == first_body and json.loads(body)["model"] == "toy-judge"
+
+
+def test_origin_compares_scheme_host_and_port():
+    from plw.evaluation.judges.endpoint import origin
+
+    assert origin("http://Example.com/v1") == origin("http://example.com:80/x")
+    assert origin("https://example.com/v1") != origin("http://example.com/v1")
+    assert origin("http://127.0.0.1:8000/v1") != origin("http://127.0.0.1:8001/v1")
+    assert origin("http://127.0.0.1:bad/") != origin("http://127.0.0.1/")
