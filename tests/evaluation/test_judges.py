@@ -266,3 +266,47 @@ def test_origin_compares_scheme_host_and_port():
     assert origin("https://example.com/v1") != origin("http://example.com/v1")
     assert origin("http://127.0.0.1:8000/v1") != origin("http://127.0.0.1:8001/v1")
     assert origin("http://127.0.0.1:bad/") != origin("http://127.0.0.1/")
+
+
+def write_judge(tmp_path, text: str):
+    (tmp_path / "judge.txt").write_text((HERE / "pairwise.txt").read_text())
+    path = tmp_path / "judge.yaml"
+    head = "type: endpoint\nbase_url: http://127.0.0.1:8000/v1\nmodel: m\nprompt: judge.txt\n"
+    path.write_text(head + text)
+    return path
+
+
+def test_inline_api_key_is_refused_with_a_hint(tmp_path):
+    path = write_judge(tmp_path, "api_key: sk-inline\n")
+    with pytest.raises(PLWError) as err:
+        JudgeConfig.from_file(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: unknown key 'api_key'") and "environment variable" in message
+    assert "api_key_env" in message and "sk-inline" not in message and "\n" not in message
+
+
+def test_unknown_judge_key_names_file_and_key(tmp_path):
+    with pytest.raises(PLWError, match=r"judge.yaml: unknown key 'timout' \(allowed: type, prompt, "):
+        JudgeConfig.from_file(write_judge(tmp_path, "timout: 5\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("max_retries: -1\n", "max_retries: "),
+        ("timeout: 0\n", "timeout: "),
+        ("verdicts: [a, b, c]\n", "verdicts: "),
+        ("api_key_env: sk-pasted-key\n", "api_key_env: must name an environment variable"),
+    ],
+)
+def test_judge_values_are_checked(tmp_path, text, match):
+    with pytest.raises(PLWError, match=match) as err:
+        JudgeConfig.from_file(write_judge(tmp_path, text))
+    assert "sk-pasted-key" not in str(err.value)
+
+
+def test_judge_type_is_checked(tmp_path):
+    path = tmp_path / "judge.yaml"
+    path.write_text("type: remote\n")
+    with pytest.raises(PLWError, match="judge.yaml: type: "):
+        JudgeConfig.from_file(path)

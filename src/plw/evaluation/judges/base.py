@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
-import yaml
+from pydantic import Field, field_validator
 
+from plw.config import Strict, read_yaml, validate
 from plw.errors import PLWError
 
 HERE = Path(__file__).resolve().parent
 PLACEHOLDERS = ("{instruction}", "{output_a}", "{output_b}")
+# An unknown key whose name says it holds a secret gets a hint: keys come from the environment.
+_SECRET_NAME = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
+KEY_HINT = (
+    "a judge file never holds an API key: put the key in an environment variable and name it with api_key_env"
+)
+
+
+class JudgeFile(Strict):
+    """The keys a judge YAML may hold; any other key is an error (see `JudgeConfig` for meanings)."""
+
+    type: Literal["local", "endpoint"]
+    prompt: str = "pairwise.txt"
+    verdicts: tuple[str, str] = ("Output (a)", "Output (b)")
+    model: str = ""
+    chat_template: bool = True
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        # The message does not repeat the value: it may be a key pasted into the wrong field.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must name an environment variable (letters, digits, _), not hold the key")
+        return value
 
 
 @dataclass(frozen=True)
@@ -27,6 +57,8 @@ class JudgeConfig:
         chat_template: local only; wrap the prompt in the judge model's chat template.
         base_url, api_key_env, timeout, max_retries: endpoint only.
         source: the config file.
+
+    The YAML file holds the same keys (`JudgeFile`), with `prompt` a path relative to it.
     """
 
     type: str
@@ -39,34 +71,40 @@ class JudgeConfig:
     timeout: float = 120.0
     max_retries: int = 3
     source: str = ""
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: Path | str) -> JudgeConfig:
-        """Read a judge YAML; its `prompt` path is resolved relative to the YAML file."""
+        """Read a judge YAML; its `prompt` path is resolved relative to the YAML file.
+
+        Raises:
+            PLWError: a missing or malformed file, an unknown key (an inline `api_key` among them:
+                keys come from the environment variable named by `api_key_env`), a bad value, or a
+                prompt template without the placeholders.
+        """
         path = Path(path)
         if not path.is_file():
             raise PLWError(f"judge config not found: {path}")
+        raw = read_yaml(path)
+        for key in raw:
+            if str(key) not in JudgeFile.model_fields:
+                hint = (
+                    KEY_HINT
+                    if _SECRET_NAME.search(str(key))
+                    else f"allowed: {', '.join(JudgeFile.model_fields)}"
+                )
+                raise PLWError(f"{path}: unknown key '{key}' ({hint})")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise PLWError(f"{path}: malformed YAML ({str(err).splitlines()[0]})") from None
-        if not isinstance(raw, dict) or raw.get("type") not in ("local", "endpoint"):
-            raise PLWError(f"{path}: field 'type' must be 'local' or 'endpoint'")
-        prompt_path = path.parent / str(raw.pop("prompt", "pairwise.txt"))
+            settings = validate(JudgeFile, raw, str(path))
+        except PLWError as err:  # our validator's message reads better without pydantic's prefix
+            raise PLWError(str(err).replace(": Value error, ", ": ")) from err.__cause__
+        prompt_path = path.parent / settings.prompt
         if not prompt_path.is_file():
             raise PLWError(f"{path}: prompt file not found: {prompt_path}")
         prompt = prompt_path.read_text(encoding="utf-8")
         missing = [p for p in PLACEHOLDERS if p not in prompt]
         if missing:
             raise PLWError(f"{prompt_path}: prompt template lacks {', '.join(missing)}")
-        verdicts = raw.pop("verdicts", ["Output (a)", "Output (b)"])
-        if not (
-            isinstance(verdicts, list) and len(verdicts) == 2 and all(isinstance(v, str) for v in verdicts)
-        ):
-            raise PLWError(f"{path}: field 'verdicts' must be a list of two strings")
-        known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
-        return cls(prompt=prompt, verdicts=(verdicts[0], verdicts[1]), source=str(path), extra=raw, **known)
+        return cls(prompt=prompt, source=str(path), **settings.model_dump(exclude={"prompt"}))
 
 
 def render(template: str, instruction: str, output_a: str, output_b: str) -> str:
