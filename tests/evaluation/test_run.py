@@ -130,3 +130,52 @@ def test_cli_errors_raise_plw_error(app, tmp_path):
     result = CliRunner().invoke(app, ["eval", "--model", "x", "--tasks", "nope", "-o", str(tmp_path)])
     assert isinstance(result.exception, PLWError)  # plw's main() prints it and exits 2
     assert "unknown task 'nope'" in str(result.exception)
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fails the test if a model is loaded: option errors must come first."""
+
+    def load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr("plw.evaluation.hf.HFModel.from_spec", load)
+    monkeypatch.setattr("plw.evaluation.run.resolve_lm", load)
+
+
+BAD_FLAGS = [
+    (["--dtype", "float16"], "--dtype: unknown dtype 'float16' (allowed: float32, bfloat16)"),
+    (["--template", "alpca"], "--template: unknown template 'alpca' (allowed: alpaca, chat, none)"),
+    (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+    (["--batch-size", "-2"], "--batch-size: must be at least 1, got -2"),
+    (["--max-new-tokens", "0"], "--max-new-tokens: must be at least 1, got 0"),
+    (["--limit", "0"], "--limit: must be at least 1, got 0"),
+]
+
+
+@pytest.mark.parametrize(("flags", "expected"), BAD_FLAGS, ids=[f[0] for f, _ in BAD_FLAGS])
+def test_cli_bad_option_is_one_line_exit_2(tmp_path, monkeypatch, capsys, no_model_load, flags, expected):
+    from plw.cli.main import main
+
+    argv = ["plw", "eval", "-m", "some-model", "-t", "piqa", "-o", str(tmp_path / "out"), *flags]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.strip() == f"error: {expected}"
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"dtype": "float16"}, "dtype: unknown dtype 'float16'"),
+        ({"template": "alpca"}, "template: unknown template 'alpca' (allowed: alpaca, chat, none)"),
+        ({"batch_size": 0}, "batch_size: must be at least 1, got 0"),
+        ({"max_new_tokens": 0}, "max_new_tokens: must be at least 1"),
+    ],
+)
+def test_evaluate_checks_options_before_loading(tiny_data, no_model_load, options, expected):
+    with pytest.raises(PLWError) as err:
+        evaluate("some-model", "piqa", data_dir=tiny_data, progress=False, **options)
+    assert str(err.value).startswith(expected)

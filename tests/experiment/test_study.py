@@ -109,6 +109,7 @@ BAD = [
         "factors.dataset: data file not found",
     ),
     ({"eval": {"tasks": ["no_such_task"]}}, "eval.tasks: unknown task"),
+    ({"eval": {"template": "alpca"}}, "eval.template: unknown template 'alpca' (allowed: alpaca, chat, none"),
     ({"train": {"seed": 3}}, "train: 'seed' is set by factors.seed"),
     ({"train": {"lora": {"r": 0}}}, "train.lora.r:"),
     ({"train": {"learning_rate": "fast"}}, "train.learning_rate:"),

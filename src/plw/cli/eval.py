@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from plw.cli.console import console, err_console
+from plw.evaluation.options import DTYPES, TEMPLATES, check_options
 
 
 def eval_command(
@@ -29,14 +30,24 @@ def eval_command(
         None, "--judge", help="alpaca_eval judge: local, endpoint, local:MODEL or a judge YAML"
     ),
     template: str = typer.Option(
-        "alpaca", "--template", help="instruction prompt template: alpaca, chat, none"
+        "alpaca", "--template", help=f"instruction prompt template: {', '.join(TEMPLATES)}"
     ),
     max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="override generation budgets"),
     seed: int = typer.Option(1234, "--seed", help="few-shot sampling seed"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16"),
+    dtype: str = typer.Option("float32", "--dtype", help=f"weights dtype: {', '.join(DTYPES)}"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Evaluate a model on benchmarks; writes OUT/<task>.jsonl and OUT/summary.json."""
+    # One line naming the flag, before any model loads (evaluate checks the same rules again).
+    check_options(
+        dtype=dtype,
+        template=template,
+        batch_size=batch_size,
+        limit=limit,
+        num_fewshot=num_fewshot,
+        max_new_tokens=max_new_tokens,
+        flags=True,
+    )
     from plw.evaluation.run import evaluate
 
     results = evaluate(

@@ -20,6 +20,7 @@ from typing import Any
 
 from plw.errors import PLWError
 from plw.evaluation.model import EvalLM
+from plw.evaluation.options import check_options
 from plw.evaluation.tasks import expand_tasks, get_task
 from plw.evaluation.tasks.base import FEWSHOT_SEED, Settings, Task, TaskResult
 
@@ -56,24 +57,32 @@ def evaluate(
         batch_size: sequences per forward pass (HF models built here).
         judge: alpaca_eval judge: a `Judge`, or a spec for `load_judge` ("local", "endpoint",
             "local:MODEL", a YAML path).
-        template: prompt template for instruction tasks ("alpaca", "chat" or "none").
+        template: prompt template for instruction tasks (`plw.evaluation.options.TEMPLATES`:
+            "alpaca", "chat" or "none").
         max_new_tokens: override each generation task's budget.
         seed: few-shot sampling seed.
         adapter: LoRA adapter directory applied on top of a spec `model`.
-        dtype: weights dtype for a spec `model`.
+        dtype: weights dtype for a spec `model` (`plw.evaluation.options.DTYPES`).
         progress: show a progress bar.
 
     Returns:
         {task: {metric: value}}, stderr values as "<metric>_stderr" (the content of summary.json).
 
     Raises:
-        PLWError: unknown task, missing or malformed data, unloadable model or judge.
+        PLWError: unknown task, an option outside its allowed values (unknown dtype or template, a
+            batch size, limit or generation budget below 1), missing or malformed data, unloadable
+            model or judge.
     """
     names = expand_tasks(tasks)
-    if limit is not None and limit < 1:
-        raise PLWError(f"--limit must be at least 1, got {limit}")
-    if num_fewshot < 0:
-        raise PLWError(f"--num-fewshot must be at least 0, got {num_fewshot}")
+    # The rules plw eval checks too (plw.evaluation.options), before any model loads.
+    check_options(
+        dtype=dtype,
+        template=template,
+        batch_size=batch_size,
+        limit=limit,
+        num_fewshot=num_fewshot,
+        max_new_tokens=max_new_tokens,
+    )
     if data_dir is not None and not Path(data_dir).is_dir():
         raise PLWError(f"data directory not found: {data_dir}")
     out = Path(output_dir) if output_dir is not None else None
