@@ -92,13 +92,17 @@ def _beta_fit(y: np.ndarray, x: pd.DataFrame, start=None):
     return model, res, _caught_messages(caught)
 
 
-def fit_beta(data: FitData, bootstrap: int = 0, rng: np.random.Generator | None = None) -> FitResult:
+def fit_beta(
+    data: FitData, bootstrap: int = 0, rng: np.random.Generator | None = None, lr_test: bool = True
+) -> FitResult:
     """Beta regression (logit link) with sum-coded benchmark fixed effects.
 
     Args:
         data: from `design.prepare`, with a fittable PLW effect.
         bootstrap: parametric bootstrap replicates of (b1, b2) (0 for none).
         rng: random generator for the bootstrap.
+        lr_test: also fit the model without w^2 for the likelihood-ratio test (power simulations,
+            which use the Wald test, skip it and halve their cost).
 
     Returns:
         The FitResult; params and cov cover the non-benchmark fixed effects.
@@ -129,7 +133,7 @@ def fit_beta(data: FitData, bootstrap: int = 0, rng: np.random.Generator | None 
         extra={"precision_phi": float(np.exp(theta[-1]))},
         messages=messages,
     )
-    if data.quadratic:
+    if data.quadratic and lr_test:
         _, res0, _ = _beta_fit(y, x.drop(columns=["w2"]))
         fit.lr_stat = float(2 * (res.llf - res0.llf))
     if bootstrap and data.quadratic:

@@ -1,0 +1,242 @@
+"""What `plw power` needs from a study: its design, the items of its benchmarks, a cost per cell,
+and (for `--effect STUDY_DIR`) the effect a pilot study measured.
+
+Item counts come from the benchmark files the study would score (`eval.data_dir`, cut to
+`eval.limit`); the synthetic suite's task families count as separate benchmarks, as the analysis
+scores them. Cell cost is the mean wall time of the study's finished cells (what `plw status` uses
+for its ETA), with the evaluation share scaled by the items scored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from plw.analysis.power import Design, Effect
+from plw.errors import PLWError
+from plw.experiment.study import Study
+
+log = logging.getLogger("plw.experiment")
+
+FALLBACK_ITEMS = 500
+"""Items assumed for a benchmark whose rows cannot be read offline (hub-only tasks)."""
+
+
+@dataclass
+class StudyDesign:
+    """A study's design for power analysis, the items each benchmark could supply, and notes."""
+
+    design: Design
+    available: dict[str, int]
+    datasets: list[str]
+    notes: list[str]
+    eval_share: float | None = None
+    """Share of a finished cell's wall time spent on benchmarks (None: no finished cell)."""
+
+
+def benchmark_items(study: Study) -> tuple[dict[str, int], dict[str, int], list[str]]:
+    """(items scored per benchmark, items available per benchmark, notes)."""
+    from plw.evaluation.tasks import expand_tasks, get_task
+    from plw.evaluation.tasks.base import Settings
+
+    scored: dict[str, int] = {}
+    available: dict[str, int] = {}
+    notes: list[str] = []
+    data_dir = Path(study.eval.data_dir) if study.eval.data_dir else None
+    for name in expand_tasks(study.eval.tasks) if study.eval.tasks else []:
+        try:
+            rows = get_task(name).load(Settings(data_dir=data_dir))
+        except Exception as err:  # hub-only or unreadable offline: assume a size, and say so
+            notes.append(f"{name}: items unknown offline ({type(err).__name__}); assumed {FALLBACK_ITEMS}")
+            rows = [{}] * FALLBACK_ITEMS
+        if name == "synthetic":
+            # Each task family is a benchmark of its own in the analysis (plw.analysis.scores).
+            limited = Counter(r["task"] for r in rows[: study.eval.limit or len(rows)])
+            for family, n in Counter(r["task"] for r in rows).items():
+                available[f"synthetic:{family}"] = n
+                if limited[family]:
+                    scored[f"synthetic:{family}"] = limited[family]
+            continue
+        available[name] = len(rows)
+        scored[name] = min(len(rows), study.eval.limit or len(rows))
+    if not scored:
+        raise PLWError("eval.tasks: the study scores no benchmarks: there is no effect to detect")
+    return scored, available, notes
+
+
+def _finished_runs(study: Study) -> list[dict]:
+    from plw.experiment.celldir import read_result
+
+    cells = study.directory() / "cells"
+    runs = [(read_result(d) or {}).get("run") or {} for d in cells.iterdir()] if cells.is_dir() else []
+    return [r for r in runs if r.get("wall_time_s")]
+
+
+def study_design(study: Study) -> StudyDesign:
+    """The per-dataset design of a study (regularised cells are not part of the PLW fit)."""
+    items, available, notes = benchmark_items(study)
+    runs = _finished_runs(study)
+    seconds, share = None, None
+    if runs:
+        seconds = sum(r["wall_time_s"] for r in runs) / len(runs)
+        share = sum((r.get("eval_time_s") or 0.0) / r["wall_time_s"] for r in runs) / len(runs)
+    else:
+        notes.append("no finished cells yet: costs are in cells x items, not seconds")
+    if study.include or study.exclude:
+        notes.append("include:/exclude: are ignored here: the power is that of the full grid")
+    design = Design(
+        plw=tuple(study.factors.plw),
+        seeds=len(study.factors.seed),
+        items=items,
+        models=len(study.factors.model),
+        cell_seconds=seconds,
+    )
+    return StudyDesign(design, available, list(study.factors.dataset), notes, share)
+
+
+def cost_model(base: StudyDesign):
+    """Seconds (or, with no finished cell, item-weighted cells) for a candidate design per dataset."""
+    ref_items = sum(base.design.items.values())
+
+    def cost(design: Design) -> float:
+        scale = sum(design.items.values()) / ref_items
+        if base.design.cell_seconds is None:
+            return design.cells * (1.0 + scale)  # unknown split: training and evaluation alike
+        share = base.eval_share or 0.0
+        return design.cells * base.design.cell_seconds * ((1 - share) + share * scale)
+
+    return cost
+
+
+def pilot_effect(study_dir: Path, dataset: str | None, items: dict[str, int] | None) -> Effect:
+    """The effect a pilot study measured: its fitted curve, benchmark levels and residual noise.
+
+    Args:
+        study_dir: a study directory or results file.
+        dataset: which dataset's fit (default: the only one, else the first with a negative w^2).
+        items: the pilot's items per benchmark, to split its residual variance into item sampling
+            and the rest (None: all of it is treated as between-cell variance).
+    """
+    from plw.analysis.design import prepare
+    from plw.analysis.glmm import fit_beta
+    from plw.analysis.results import load_results
+    from plw.analysis.scores import select_scores
+
+    scores, _ = select_scores(load_results(study_dir))
+    names = sorted(scores["dataset"].unique())
+    if dataset is not None and dataset not in names:
+        raise PLWError(f"--effect-dataset {dataset}: not in {study_dir} (datasets: {', '.join(names)})")
+    fits = {}
+    for name in [dataset] if dataset else names:
+        data = prepare(scores[scores["dataset"] == name], name)
+        if not data.fittable or not data.quadratic:
+            continue
+        fits[name] = (data, fit_beta(data, lr_test=False))
+    if not fits:
+        raise PLWError(f"{study_dir}: no dataset with 3 or more PLW levels to fit a curve to")
+    name = next((n for n, (_, f) in fits.items() if f.params["w2"] < 0), next(iter(fits)))
+    data, fit = fits[name]
+    return _effect_from_fit(f"{study_dir} ({name})", data, fit, items)
+
+
+def _effect_from_fit(label: str, data, fit, items: dict[str, int] | None) -> Effect:
+    b0, b1, b2 = (float(fit.params[k]) for k in ("Intercept", "w", "w2"))
+    w0 = min(max(-b1 / (2 * b2), 0.0), 1.0) if b2 != 0 else 0.5
+    peak = b0 + b1 * w0 + b2 * w0**2
+    phi = float(fit.extra["precision_phi"])
+    shared = 1.0 / (1.0 + phi)
+    known = [1.0 / items[b] for b in data.benchmarks if items and b in items]
+    item_part = sum(known) / len(known) if known else 0.0
+    extra = max(shared - item_part, 0.0)
+    return Effect(
+        curvature=b2,
+        vertex_w=w0,
+        logits={b: peak + off for b, off in fit.benchmark_offsets.items()},
+        default_logit=peak,
+        extra=extra,
+        source=(
+            f"pilot {label}: fitted {b2:+.3f} (w - {w0:.3f})^2, beta precision {phi:.0f} "
+            f"(between-cell variance beyond items {extra:.2g} of mu(1-mu))"
+            + ("" if math.isfinite(phi) else "; precision not finite")
+        ),
+    )
+
+
+def resolve_effect(spec: str, items: dict[str, int], pilot_dataset: str | None = None) -> Effect:
+    """`paper`, a number (a curvature, with the paper's vertex and level), or a pilot study directory."""
+    from dataclasses import replace
+
+    from plw.analysis.power import PAPER_EFFECT
+
+    if spec == "paper":
+        return PAPER_EFFECT
+    try:
+        value = float(spec)
+    except ValueError:
+        value = None
+    if value is not None:
+        if not math.isfinite(value):
+            raise PLWError(f"--effect {spec}: a curvature must be a finite number")
+        source = f"curvature {value:g} given; vertex, level and noise as the paper's"
+        return replace(PAPER_EFFECT, curvature=value, source=source)
+    path = Path(spec)
+    if not path.exists():
+        raise PLWError(f"--effect {spec}: not 'paper', a curvature, or a pilot study directory / results")
+    pilot_items = None
+    if path.is_dir() and (path / "study.yaml").is_file():
+        from plw.experiment.study import load_study
+
+        pilot_items = benchmark_items(load_study(path / "study.yaml"))[0]
+    return pilot_effect(path, pilot_dataset, pilot_items)
+
+
+def power_analysis(
+    study: Study,
+    effect_spec: str = "paper",
+    *,
+    n_sims: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    workers: int = 1,
+    search_target: float | None = None,
+    pilot_dataset: str | None = None,
+) -> dict:
+    """Everything `plw power` prints: the design, the effect, simulated power, and a design search.
+
+    Returns:
+        {design, datasets, notes, effect, result, search: {best, frontier, check} | None}.
+    """
+    from dataclasses import asdict
+
+    from plw.analysis.power import approximate_power, simulate_power
+    from plw.analysis.power_search import search
+
+    base = study_design(study)
+    effect = resolve_effect(effect_spec, base.design.items, pilot_dataset)
+    result = simulate_power(base.design, effect, n_sims, alpha, seed, workers)
+    result["approximate_power"] = approximate_power(base.design, effect, alpha)
+    out = {
+        "design": {**asdict(base.design), "cells_per_dataset": base.design.cells},
+        "datasets": base.datasets,
+        "notes": base.notes,
+        "effect": {**asdict(effect), "critical_plw": effect.critical_plw},
+        "alpha": alpha,
+        "result": result,
+        "search": None,
+    }
+    if search_target is not None:
+        cost = cost_model(base)
+        best, frontier = search(base.design, effect, cost, base.available, search_target, alpha)
+        rows = [{**asdict(c.design), "power": c.power, "cost": c.cost_s} for c in frontier]
+        check = simulate_power(best.design, effect, n_sims, alpha, seed, workers) if best else None
+        out["search"] = {
+            "target": search_target,
+            "cost_unit": "s per dataset" if base.design.cell_seconds else "cells x (1 + items / the study's)",
+            "best": {**asdict(best.design), "power": best.power, "cost": best.cost_s} if best else None,
+            "check": check,
+            "frontier": rows,
+        }
+    return out
