@@ -12,11 +12,11 @@ import hashlib
 import importlib.util
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from plw.errors import PLWError
+from plw.files import atomic_dir
 
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -116,15 +116,11 @@ def materialize(ref: ModelRef) -> str:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    try:
-        tmp.rename(out)  # atomic: a concurrent or killed conversion never leaves a half-written cache
-    except OSError:
-        if not (out / "config.json").exists():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same conversion first
+    # Atomic: a concurrent or killed conversion never leaves a half-written cache; when another
+    # process finished the same conversion first, its copy is kept.
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return str(out)
 
 

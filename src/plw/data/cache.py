@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from plw.data.sources import load_records
 from plw.data.tokenize import TokenizeReport, encode_records
+from plw.files import write_atomic
 from plw.models import cache_dir
 
 
@@ -73,13 +73,12 @@ def encode_cached(
 
 
 def _write(path: Path, examples: list[dict[str, list[int]]], report: TokenizeReport) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(e["input_ids"]) for e in examples], dtype=np.int64)
     ids = np.array([t for e in examples for t in e["input_ids"]], dtype=np.int64)
     mask = np.array([m for e in examples for m in e["completion_mask"]], dtype=np.int8)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, lengths=lengths, ids=ids, mask=mask, report=json.dumps(report.__dict__))
-    os.replace(tmp, path)  # atomic, so concurrent cells never read a half-written cache
+    # Atomic, so concurrent cells never read a half-written cache.
+    write_atomic(path, lambda tmp: np.savez(tmp, lengths=lengths, ids=ids, mask=mask,
+                                            report=json.dumps(report.__dict__)))  # fmt: skip
 
 
 def _read(path: Path) -> tuple[list[dict[str, list[int]]], TokenizeReport]:

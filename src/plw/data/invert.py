@@ -18,13 +18,13 @@ prompt -> output. Texts are copied verbatim, order is kept, so inversion is dete
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from plw.data.formats import RecordError, detect_format, text_field
 from plw.data.sources import Record
 from plw.errors import PLWError
+from plw.files import write_text_atomic
 
 DEFAULT_INVERSION_INSTRUCTION = (
     "Write the instruction that the following text was written in response to. "
@@ -108,8 +108,5 @@ def write_records(rows: list[dict[str, Any]], path: str | Path) -> Path:
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     else:
         text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # a killed run never leaves half a dataset behind
+    write_text_atomic(path, text)  # a killed run never leaves half a dataset behind
     return path

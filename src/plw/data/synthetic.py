@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 from plw.data.synthetic_families import compare, count, extract, lookup, rule
 from plw.data.synthetic_long import expand, reverse
 from plw.errors import PLWError
+from plw.files import write_text_atomic
 
 # Bump whenever any generator's output changes: it keys the `ensure_suite` cache, and a test pins
 # the output digest so a change cannot slip through without a bump.
@@ -181,9 +181,7 @@ def exact_match(prediction: str, answer: str) -> bool:
 def _write_atomic(path: Path, text: str) -> None:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return  # idempotent: an identical file keeps its mtime
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # atomic: readers never see half a split
+    write_text_atomic(path, text)  # atomic: readers never see half a split
 
 
 def write_suite(out_dir: str | Path, **generate_kwargs) -> dict[str, Path]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from plw.files import write_text_atomic
 
 # Generic requests unrelated to any training family: retention asks whether general behaviour
 # survived, not whether the task was learnt.
@@ -97,10 +98,7 @@ def base_references(base_spec: str, cache: Path, **options: Any) -> dict[str, An
     model, tokenizer = load_model(base_spec).eval(), load_tokenizer(base_spec)
     refs = sample_references(model, tokenizer, **options)
     data = {"base": base_spec, "options": options, "refs": refs, "base_nll": mean_nll(model, refs)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data))
     return data
 
 

@@ -14,12 +14,13 @@ Layout of `STUDY_DIR/cells/<id>/`:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from plw.files import write_text_atomic
 
 SPEC, CONFIG, STATUS, RESULT, ERROR, LOG = (
     "cell.json",
@@ -74,12 +75,8 @@ class CellSpec:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file, flush it to disk, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # mkdir=False: a cell directory removed under a worker must not be recreated by it.
+    write_text_atomic(path, json.dumps(data, indent=2, default=str), mkdir=False)
 
 
 def read_json(path: Path) -> Any | None:
@@ -155,9 +152,7 @@ def reset(cell_dir: Path, *, keep_training: bool = False) -> None:
 def mark_failed(cell_dir: Path, message: str, details: str = "") -> None:
     """Record a failure: error.txt (message, then details such as a traceback) and status failed."""
     text = message.rstrip() + "\n" + (f"\n{details.rstrip()}\n" if details else "")
-    tmp = cell_dir / f".{ERROR}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, cell_dir / ERROR)
+    write_text_atomic(cell_dir / ERROR, text, mkdir=False)
     write_status(cell_dir, "failed", error=message.strip().splitlines()[0] if message.strip() else "failed")
 
 

@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from plw.analysis.transform import plw_to_w
+from plw.files import write_atomic
 
 PLW_TICKS = (0.0, 1e-3, 1e-2, 0.1, 1.0)
 """Labelled PLW values; on the w axis they fall at 0, 0.125, 0.25, 0.5 and 1."""
@@ -56,11 +57,11 @@ def save_figure(fig: Figure, directory: Path, name: str) -> dict[str, Path]:
     Returns:
         {"png": path, "svg": path}.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     paths = {ext: directory / f"{name}.{ext}" for ext in ("png", "svg")}
-    fig.savefig(paths["png"], dpi=150)
+    # Atomic, so a report cut off never shows half an image; no fsync: a figure is cheap to redo.
+    write_atomic(paths["png"], lambda tmp: fig.savefig(tmp, dpi=150, format="png"), fsync=False)
     # The constrained layout is solved on every save and dominates the cost; the PNG save has fixed
     # the positions, so the SVG reuses them.
     fig.set_layout_engine("none")
-    fig.savefig(paths["svg"])
+    write_atomic(paths["svg"], lambda tmp: fig.savefig(tmp, format="svg"), fsync=False)
     return paths
