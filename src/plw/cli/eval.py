@@ -48,6 +48,9 @@ def eval_command(
         max_new_tokens=max_new_tokens,
         flags=True,
     )
+    from plw.files import check_output_path
+
+    check_output_path(output, kind="dir", what="-o/--output")  # before the slow imports and model load
     from plw.evaluation.run import evaluate
 
     results = evaluate(

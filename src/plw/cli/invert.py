@@ -31,12 +31,14 @@ def invert_command(
     from plw.data.sources import Record, load_records
     from plw.data.stats import check_format, generation_ratio
     from plw.errors import PLWError
+    from plw.files import check_output_path
 
     check_format(fmt)
     if output.suffix not in (".json", ".jsonl"):
         raise PLWError(f"{output}: output must end in .json or .jsonl")
     if Path(data).expanduser().resolve() == output.expanduser().resolve():
         raise PLWError(f"{output}: refusing to overwrite the input file")
+    check_output_path(output, what="-o/--output")
     records = load_records(data, config=config, split=split, limit=limit)
     skipped: list[str] = []
     rows = invert_records(records, instruction, fmt=fmt, skip_bad_records=not strict, skipped=skipped)

@@ -45,21 +45,31 @@ def stats_command(
     from plw.data.sources import load_records
     from plw.data.spm import load_any_tokenizer
     from plw.data.stats import analyse, check_format, check_template
+    from plw.errors import PLWError
+    from plw.files import check_output_path
 
     check_format(fmt)  # before loading anything slow
     check_template(template)
+    if histogram is not None:
+        check_output_path(histogram, what="--histogram")
     records = load_records(data, config=config, split=split, limit=limit)
     tok = load_any_tokenizer(tokenizer)
     result, ratios = analyse(
         records, tok, fmt=fmt, template=template, max_length=max_length, skip_bad_records=not strict
     )
     result = {"data": data, "tokenizer": tokenizer, **result}
+    failure = None
     if histogram is not None:
-        result["histogram"] = str(write_histogram(ratios, histogram, result["generation_ratio"], data))
+        try:
+            result["histogram"] = str(write_histogram(ratios, histogram, result["generation_ratio"], data))
+        except PLWError as err:  # the statistics are still shown: the work is not lost
+            failure = err
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
         print_stats(result)
+    if failure is not None:
+        raise failure
 
 
 def print_stats(result: dict[str, Any]) -> None:
@@ -126,6 +136,7 @@ def write_histogram(ratios: Any, path: Path, rg: float | None, title: str) -> Pa
     import numpy as np
 
     from plw.errors import PLWError
+    from plw.files import write_atomic
 
     values = np.asarray(ratios, dtype=float)
     values = values[values > 0]
@@ -143,10 +154,11 @@ def write_histogram(ratios: Any, path: Path, rg: float | None, title: str) -> Pa
     ax.legend()
     fig.tight_layout()
     path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The format is named, not guessed from the temporary file's name.
+    fmt = path.suffix.lstrip(".").lower() or "png"
     try:
-        fig.savefig(path, dpi=120)
-    except (OSError, ValueError) as err:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt))
+    except ValueError as err:
         raise PLWError(f"{path}: cannot write histogram: {err}") from err
     finally:
         plt.close(fig)

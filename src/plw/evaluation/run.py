@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from plw.evaluation.model import EvalLM
 from plw.evaluation.options import check_options
 from plw.evaluation.tasks import expand_tasks, get_task
 from plw.evaluation.tasks.base import FEWSHOT_SEED, Settings, Task, TaskResult
+from plw.files import check_output_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ def evaluate(
     )
     if data_dir is not None and not Path(data_dir).is_dir():
         raise PLWError(f"data directory not found: {data_dir}")
-    out = Path(output_dir) if output_dir is not None else None
+    out = (
+        check_output_path(output_dir, kind="dir", what="output directory") if output_dir is not None else None
+    )
     settings = Settings(
         Path(data_dir) if data_dir else None, limit, num_fewshot, seed, max_new_tokens, None, template
     )
@@ -207,11 +209,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same directory, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write atomically (see `plw.files`): a rerun finds whole files or none."""
+    write_text_atomic(path, text)
 
 
 class _Progress:

@@ -35,6 +35,7 @@ from plw.experiment.cells import Cell, absolute_path
 from plw.experiment.store import ResultStore, export
 from plw.experiment.study import Study
 from plw.experiment.validate import cell_config, check_study
+from plw.files import check_output_path, write_text_atomic
 from plw.training.config import TrainConfig
 
 try:  # POSIX only; elsewhere two drivers on one study are not prevented
@@ -130,6 +131,11 @@ def study_lock(study_dir: Path) -> Iterator[None]:
         yield
 
 
+def check_study_dir(plan: Plan) -> None:
+    """Fail in one line, before any cell runs, when the study directory cannot be written."""
+    check_output_path(plan.study_dir, kind="dir", what=f"{plan.source}: study directory")
+
+
 def lock_held(study_dir: Path) -> bool:
     """Whether a live driver holds the study (for `plw status`: running vs interrupted)."""
     path = study_dir / ".lock"
@@ -222,6 +228,7 @@ def run_plan(
     from plw.experiment.progress import SweepProgress
 
     console = console or Console(stderr=True)
+    check_study_dir(plan)
     with study_lock(plan.study_dir):
         plan.states = {c.id: _classify(plan.cell_dir(c), plan.specs[c.id]) for c in plan.cells}
         todo = cells_to_run(plan, retry_failed)
@@ -269,10 +276,7 @@ def _write_study_yaml(plan: Plan) -> None:
                 mapping["path"] = absolute_path(str(mapping["path"]))
     if data["eval"]["data_dir"]:
         data["eval"]["data_dir"] = absolute_path(data["eval"]["data_dir"])
-    path = plan.study_dir / "study.yaml"
-    tmp = path.with_name(f".study.yaml.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(plan.study_dir / "study.yaml", yaml.safe_dump(data, sort_keys=False))
 
 
 def make_executor(

@@ -6,12 +6,18 @@ Output layout (OUT defaults to STUDY_DIR/report, or <file stem>_report next to a
     OUT/report.md        Markdown summary, figures linked from figures/
     OUT/analysis.json    the full analysis (same as `plw analyze --json`)
     OUT/figures/*.png|svg
+
+The output directory is checked before the analysis runs. A write that fails afterwards (disk full)
+does not lose the fits: analysis.json is written first (to the temporary directory if OUT refuses
+it), every other file is still attempted, and one error line then says what is missing.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +25,8 @@ import pandas as pd
 from plw.analysis.results import load_results
 from plw.analysis.scores import select_scores
 from plw.analysis.summary import analyze_results
+from plw.errors import PLWError
+from plw.files import check_output_path, write_text_atomic
 from plw.report import figures as figs
 from plw.report.html import render_html
 from plw.report.markdown import render_markdown
@@ -87,18 +95,25 @@ def build_report(
         PLWError: bad input (see `load_results`) or an unavailable backend.
     """
     study = Path(study)
+    out_dir = Path(out) if out is not None else default_out(study)
+    check_output_path(out_dir, kind="dir", what="report directory")  # before the (slow) fits
     results = load_results(study)
     analysis = analyze_results(results, backend=backend, bootstrap=bootstrap, seed=seed)
     if histories is None and study.is_dir():
         histories, warns = load_histories(study)
         analysis["warnings"] += warns
-    out_dir = Path(out) if out is not None else default_out(study)
+    failures: list[PLWError] = []
+    json_path = _save_analysis(analysis, out_dir / "analysis.json", failures)
     fig_dir = out_dir / "figures"
     written = []
     for name, title, fig in _figures(results, analysis, histories):
         if fig is None:
             continue
-        paths = save_figure(fig, fig_dir, name)
+        try:
+            paths = save_figure(fig, fig_dir, name)
+        except PLWError as err:
+            failures.append(err)
+            continue
         written.append(
             {
                 "name": name,
@@ -112,12 +127,32 @@ def build_report(
     config = study / "study.yaml"
     config_text = config.read_text() if study.is_dir() and config.is_file() else None
     title = _title(results, study)
-    paths = {
-        "html": out_dir / "report.html",
-        "markdown": out_dir / "report.md",
-        "json": out_dir / "analysis.json",
-    }
-    paths["json"].write_text(json.dumps(analysis, indent=2, allow_nan=False))
-    paths["markdown"].write_text(render_markdown(analysis, written, title))
-    paths["html"].write_text(render_html(analysis, written, title, config_text, analysis["versions"]))
+    paths = {"html": out_dir / "report.html", "markdown": out_dir / "report.md", "json": json_path}
+    for key, text in (
+        ("markdown", lambda: render_markdown(analysis, written, title)),
+        ("html", lambda: render_html(analysis, written, title, config_text, analysis["versions"])),
+    ):
+        try:
+            write_text_atomic(paths[key], text())
+        except PLWError as err:
+            failures.append(err)
+    if failures:
+        raise PLWError(
+            f"{out_dir}: {len(failures)} report file(s) not written (first: {failures[0]}); "
+            f"the analysis is saved in {json_path}"
+        )
     return {**paths, "figures": written, "analysis": analysis}
+
+
+def _save_analysis(analysis: dict, path: Path, failures: list[PLWError]) -> Path:
+    """Write analysis.json; if that fails, write it to the temporary directory so the fits survive."""
+    text = json.dumps(analysis, indent=2, allow_nan=False)
+    try:
+        return write_text_atomic(path, text)
+    except PLWError as err:
+        failures.append(err)
+    fallback = Path(tempfile.gettempdir()) / f"plw-analysis-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    try:
+        return write_text_atomic(fallback, text)
+    except PLWError as err:
+        raise PLWError(f"{failures[-1]}; nor could the analysis be saved to {fallback}") from err

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from plw.config import dump_yaml
 from plw.errors import PLWError
+from plw.files import check_output_path, write_text_atomic
 from plw.models import resolve_model
 from plw.training.config import DataConfig, TrainConfig
 
@@ -150,13 +150,13 @@ def train(
         use_cache: reuse cached tokenisations.
         callbacks: extra `transformers.TrainerCallback`s (a sweep cell reports its step with one).
     """
+    out = check_output_path(config.output_dir, kind="dir", what="output_dir")  # not after hours of training
     from trl.trainer.callbacks import RichProgressCallback
 
     from plw.models import load_model, load_tokenizer
     from plw.training.trainer import PLWTrainer
 
     check_resources(config)
-    out = Path(config.output_dir)
     tokenizer = load_tokenizer(config.tokenizer or config.model)
     plw, plw_source = resolve_prompt_loss_weight(config, tokenizer)
     train_set, train_report = build_dataset(config.data, tokenizer, config, plw, use_cache=use_cache)
@@ -230,6 +230,4 @@ def write_outputs(out: Path, config: TrainConfig, trainer: Any, metrics: dict[st
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
