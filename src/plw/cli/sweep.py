@@ -21,12 +21,14 @@ def sweep_command(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="rerun failed cells too"),
 ) -> None:
     """Run every cell of a study that has not finished; rerun the same command to resume."""
-    from plw.experiment.driver import make_plan, run_sweep
+    from plw.experiment.driver import check_study_dir, make_plan, run_sweep
     from plw.experiment.status import load_target
 
     cfg, source = load_target(study, overrides)
     if dry_run:
-        _dry_run(make_plan(cfg, source))
+        plan = make_plan(cfg, source)
+        check_study_dir(plan)  # what the real run would fail on is part of validating it
+        _dry_run(plan)
         return
     states = run_sweep(cfg, source=source, executor=executor, ray_address=ray_address,
                        retry_failed=retry_failed, console=err_console)  # fmt: skip
@@ -45,18 +47,34 @@ def _dry_run(plan) -> None:
     from plw.experiment.estimate import estimate, human
     from plw.experiment.progress import print_cells
 
-    rows, total_flops = [], 0.0
+    rows, guesses = [], []
     for index, cell in enumerate(plan.cells, start=1):
         guess = estimate(plan.configs[cell.id])
-        total_flops += guess.flops or 0.0
+        guesses.append(guess)
         rows.append(
             {"#": index, "cell": cell.id, "state": plan.states[cell.id], "tokens": human(guess.tokens),
              "params": human(guess.parameters), "FLOPs": human(guess.flops)}
         )  # fmt: skip
     title = f"study {plan.study.name}: {len(plan.cells)} cells -> {plan.study_dir}"
     print_cells(console, rows, ["#", "cell", "state", "tokens", "params", "FLOPs"], title=title)
-    console.print(
-        f"total training compute ~ {human(total_flops)}FLOPs (6 x params x tokens); nothing was run"
+    console.print(compute_line(guesses), highlight=False, soft_wrap=True)  # one line, even when piped
+
+
+def compute_line(guesses: list) -> str:
+    """The total compute of a dry run, or why it is unknown (never a sum of unknowns shown as 0)."""
+    from plw.experiment.estimate import human
+
+    known = [g.flops for g in guesses if g.flops is not None]
+    missing = [g for g in guesses if g.flops is None]
+    total = f"~ {human(sum(known))}FLOPs (6 x params x tokens)"
+    if not missing:
+        return f"total training compute {total}; nothing was run"
+    why = missing[0].unknown or "no estimate"
+    if not known:
+        return f"total training compute unknown: {why}; nothing was run"
+    return (
+        f"total training compute unknown for {len(missing)} of {len(guesses)} cells ({why}); "
+        f"the others {total}; nothing was run"
     )
 
 
@@ -85,14 +103,17 @@ def results_command(
     from plw.errors import PLWError
     from plw.experiment.status import load_target
     from plw.experiment.store import export, open_store, render
+    from plw.files import check_output_path
 
     study_dir = study if study.is_dir() else load_target(study)[0].directory()
-    store = open_store(study_dir)
     if table not in ("results", "runs", "layers"):
         raise PLWError(f"--table: unknown table {table!r}; use results, runs or layers")
-    frame = getattr(store, table)()
     if output is None and fmt == "parquet":
         output = study_dir / f"{table}.parquet"
+    if output is not None:
+        check_output_path(output, what="-o/--output")
+    store = open_store(study_dir)
+    frame = getattr(store, table)()
     if output is None:
         sys.stdout.write(render(frame, fmt))
         return

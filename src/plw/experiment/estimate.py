@@ -23,14 +23,19 @@ log = logging.getLogger("plw.experiment")
 
 # Offline fallbacks for the paper's models (hub ids that cannot be read without a download).
 KNOWN_PARAMETERS = {"meta-llama/Llama-2-7b-hf": 6_738_415_616, "huggyllama/llama-7b": 6_738_415_616}
+_OFFLINE = "is not available offline (not local, not in the Hugging Face cache)"
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Tokens trained on, model parameters and training FLOPs of a cell (None when unknown)."""
+    """Tokens trained on, model parameters and training FLOPs of a cell (None when unknown).
+
+    `unknown` says why the FLOPs are unknown (a dataset or model not readable offline), else None.
+    """
 
     tokens: float | None
     parameters: int | None
+    unknown: str | None = None
 
     @property
     def flops(self) -> float | None:
@@ -60,14 +65,20 @@ def local_data(path: str) -> bool:
     return Path(path).expanduser().is_file() or (local is not None and local.is_file())
 
 
-@functools.cache
 def parameter_count(spec: str) -> int | None:
     """Parameters of a model from its config alone (None when the config is not available locally)."""
+    count = _parameters(spec)
+    return count if isinstance(count, int) else None
+
+
+@functools.cache
+def _parameters(spec: str) -> int | str:
+    """The parameter count, or why it is unknown."""
     if spec in KNOWN_PARAMETERS:
         return KNOWN_PARAMETERS[spec]
     source = local_source(spec)
     if source is None:
-        return None
+        return f"model {spec} {_OFFLINE}"
     try:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -77,12 +88,13 @@ def parameter_count(spec: str) -> int | None:
             model = AutoModelForCausalLM.from_config(config)
         return sum(p.numel() for p in model.parameters())
     except Exception as err:  # offline hub ids, unusual architectures: the estimate just stays unknown
-        log.info("parameter count of %s unknown: %s", spec, str(err).splitlines()[0] if str(err) else err)
-        return None
+        log.info("parameter count of %s unknown: %s", spec, _first_line(err))
+        return f"cannot count the parameters of {spec}: {_first_line(err)}"
 
 
 @functools.cache
-def _data_tokens(tokenizer_spec: str, data_json: str, options_json: str) -> tuple[int, int] | None:
+def _data_tokens(tokenizer_spec: str, data_json: str, options_json: str) -> tuple[int, int] | str:
+    """(tokens, examples), or why they are unknown."""
     import json
 
     from plw.data.cache import encode_cached
@@ -90,19 +102,26 @@ def _data_tokens(tokenizer_spec: str, data_json: str, options_json: str) -> tupl
 
     data = json.loads(data_json)
     source = local_source(tokenizer_spec)
-    if source is None or not local_data(data["path"]):
-        return None
+    if source is None:
+        return f"tokenizer {tokenizer_spec} {_OFFLINE}"
+    if not local_data(data["path"]):
+        return f"dataset {data['path']} is not a local file (hub datasets are not read for an estimate)"
     try:
         tokenizer = load_tokenizer(source)
         examples, _ = encode_cached(data, tokenizer, **json.loads(options_json))
     except Exception as err:  # hub data offline, tokenizer unavailable: unknown
-        log.info("tokens of %s unknown: %s", data_json, str(err).splitlines()[0] if str(err) else err)
-        return None
+        log.info("tokens of %s unknown: %s", data_json, _first_line(err))
+        return f"cannot tokenise {data['path']}: {_first_line(err)}"
     return sum(len(e["input_ids"]) for e in examples), len(examples)
 
 
-def data_tokens(config: TrainConfig) -> tuple[int, int] | None:
-    """(tokens, examples) of one epoch of the config's training data, as training encodes it."""
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def data_tokens(config: TrainConfig) -> tuple[int, int] | str:
+    """(tokens, examples) of one epoch of the config's training data as training encodes it, or why
+    they are unknown."""
     import json
 
     from plw.experiment.mechanisms import encode_options
@@ -117,6 +136,8 @@ def data_tokens(config: TrainConfig) -> tuple[int, int] | None:
 def estimate(config: TrainConfig) -> Estimate:
     """The estimate for one cell's TrainConfig."""
     counted = data_tokens(config)
+    why_tokens = counted if isinstance(counted, str) else None
+    counted = None if why_tokens else counted
     if config.max_steps > 0:
         # Packed rows are full; otherwise a row is as long as an average example.
         mean = counted[0] / counted[1] if counted and counted[1] else None
@@ -124,7 +145,12 @@ def estimate(config: TrainConfig) -> Estimate:
         tokens = config.max_steps * config.batch_size * config.gradient_accumulation_steps * length
     else:
         tokens = config.epochs * counted[0] if counted else None
-    return Estimate(tokens, parameter_count(config.model))
+    parameters = _parameters(config.model)
+    reasons = [why_tokens if tokens is None else None, parameters if isinstance(parameters, str) else None]
+    unknown = "; ".join(r for r in reasons if r) or None
+    if unknown is None and not tokens:
+        unknown = "the training data has no tokens"
+    return Estimate(tokens, parameters if isinstance(parameters, int) else None, unknown)
 
 
 def human(number: float | None) -> str:

@@ -8,14 +8,17 @@ Three tables:
 The cells' result.json files are the source of truth; the driver re-syncs the store from them on
 every start, so a driver killed between a cell's result and its database insert loses nothing.
 Each cell's rows are replaced in one transaction, so a kill never leaves half a cell in the table.
+A damaged database (truncated, overwritten, tables missing) is moved aside when opened and the
+store starts empty; the driver, and `open_store`, then refill it from the cells' result.json files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
+import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,8 @@ import pandas as pd
 
 from plw.analysis.results import COLUMNS
 from plw.errors import PLWError
+from plw.experiment.celldir import SPEC, cell_state, error_line, read_json, read_result
+from plw.files import write_atomic, write_text_atomic
 
 # The tidy results table of docs/results-schema.md, defined once in the analysis that reads it.
 RESULT_COLUMNS = COLUMNS
@@ -47,17 +52,26 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL, wall_time_s REAL, train_tokens REAL, tokens_per_second REAL, error TEXT, run_json TEXT);
 """
 _ORDER = "model, dataset, regularizer, seed, plw, task, metric"
+_TABLES = {"results", "layers", "runs"}
+log = logging.getLogger(__name__)
 
 
 class ResultStore:
     """Read and write a study's SQLite store.
 
     Args:
-        path: the database file; created with its tables on first use.
+        path: the database file; created with its tables on first use. A damaged file is moved
+            aside (`recovered` then says where) and an empty store created in its place.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.recovered: Path | None = None
+        problem = damage(self.path)
+        if problem:
+            self.recovered = move_aside(self.path)
+            log.warning("%s: %s; moved it to %s and rebuilding it from the cells' result.json files",
+                        self.path, problem, self.recovered.name)  # fmt: skip
         with self._connect() as con:
             con.executescript(_SCHEMA)
 
@@ -146,8 +160,56 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def damage(path: Path) -> str | None:
+    """What is wrong with an existing database file (unreadable, failed check, tables missing), or None."""
+    if not path.exists():
+        return None
+    try:
+        con = sqlite3.connect(path, timeout=30)
+        try:
+            check = [row[0] for row in con.execute("PRAGMA quick_check")]
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as err:  # "file is not a database", "disk image is malformed"
+        return f"damaged database ({err})"
+    if check != ["ok"]:
+        return f"damaged database (quick_check: {check[0]})"
+    missing = sorted(_TABLES - tables)
+    return f"damaged database (missing table(s) {', '.join(missing)})" if missing else None
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database to <name>.corrupt-<timestamp>, with its journal files; return it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    # A leftover rollback journal must go too: SQLite would replay it into the new database.
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.rename(aside.with_name(aside.name + suffix))
+    return aside
+
+
+def rebuild_from_cells(store: ResultStore, study_dir: Path, cells: set[str] | None = None) -> int:
+    """Record every done and failed cell under STUDY_DIR/cells (only `cells`, when given); return how many."""
+    count = 0
+    for cell_dir in sorted(Path(study_dir).glob("cells/*/")):
+        if cells is not None and cell_dir.name not in cells:
+            continue
+        spec = read_json(cell_dir / SPEC) or {}
+        state = cell_state(cell_dir)
+        if state == "done":
+            result = read_result(cell_dir)
+            store.record(str(spec.get("study", "")), result["factors"], cell_dir.name, result)
+        elif state == "failed":
+            store.record_failure(str(spec.get("study", "")), cell_dir.name, error_line(cell_dir))
+        count += state in ("done", "failed")
+    return count
+
+
 def open_store(study_dir: Path) -> ResultStore:
-    """The store of an existing study directory.
+    """The store of an existing study directory; a damaged one is rebuilt from the cells' files.
 
     Raises:
         PLWError: the directory has no results.sqlite yet.
@@ -155,22 +217,33 @@ def open_store(study_dir: Path) -> ResultStore:
     path = Path(study_dir) / "results.sqlite"
     if not path.is_file():
         raise PLWError(f"{study_dir}: no results.sqlite (run `plw sweep` on the study first)")
-    return ResultStore(path)
+    store = ResultStore(path)
+    if store.recovered is not None:
+        rebuild_from_cells(store, study_dir, _study_cells(Path(study_dir)))
+    return store
+
+
+def _study_cells(study_dir: Path) -> set[str] | None:
+    """Ids of the cells of the study saved in STUDY_DIR/study.yaml, or None if it cannot be read."""
+    from plw.experiment.cells import expand
+    from plw.experiment.study import load_study
+
+    try:
+        return {cell.id for cell in expand(load_study(study_dir / "study.yaml"))}
+    except (PLWError, OSError):
+        return None
 
 
 def export(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """Write a table as csv, parquet or json (a list of records), atomically."""
     if fmt not in FORMATS:
         raise PLWError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if fmt == "csv":
-        frame.to_csv(tmp, index=False)
+        write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
     elif fmt == "parquet":
-        frame.to_parquet(tmp, index=False)
+        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
     else:
-        tmp.write_text(frame.to_json(orient="records", indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+        write_text_atomic(path, frame.to_json(orient="records", indent=2))
 
 
 def render(frame: pd.DataFrame, fmt: str) -> str:
