@@ -310,3 +310,91 @@ def test_judge_type_is_checked(tmp_path):
     path.write_text("type: remote\n")
     with pytest.raises(PLWError, match="judge.yaml: type: "):
         JudgeConfig.from_file(path)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_judge_keeps_generations_and_rerun_only_judges(tmp_path, alpaca_dir, chat_server):
+    from plw.evaluation.tasks.alpaca_eval import GENERATIONS
+
+    lm = DummyLM(responses=lambda prompt: "GOOD answer")
+    out = tmp_path / "out"
+    dead_url = f"http://127.0.0.1:{closed_port()}/v1"
+    (tmp_path / "dead").mkdir()
+    dead = endpoint_config(tmp_path / "dead", dead_url)
+    with pytest.raises(PLWError) as err:
+        evaluate(lm, "alpaca_eval", data_dir=alpaca_dir, judge=str(dead), output_dir=out, progress=False)
+    message = str(err.value)
+    assert f"judge endpoint {dead_url}/chat/completions" in message and "\n" not in message
+    assert str(out / GENERATIONS) in message
+    assert len(lm.calls) == len(ROWS)  # generated once
+    saved = json.loads((out / GENERATIONS).read_text())
+    assert [x["output"] for x in saved["items"]] == ["GOOD answer"] * len(ROWS)
+    assert not (out / "alpaca_eval.metrics.json").exists()
+
+    live = endpoint_config(tmp_path, chat_server)
+    result = evaluate(lm, "alpaca_eval", data_dir=alpaca_dir, judge=str(live), output_dir=out, progress=False)
+    assert result["alpaca_eval"]["win_rate"] == 1.0
+    assert len(lm.calls) == len(ROWS)  # the rerun judged the saved outputs, generate was not called
+    assert len(_ChatServer.seen) == 2 * len(ROWS)
+
+
+def test_saved_generations_of_other_settings_are_not_reused(tmp_path, alpaca_dir):
+    from plw.evaluation.tasks.alpaca_eval import GENERATIONS
+
+    judge = load_judge("local", lm=DummyLM(verdict_logprobs))
+    out = tmp_path / "out"
+    evaluate(DummyLM(), "alpaca_eval", data_dir=alpaca_dir, judge=judge, output_dir=out, progress=False)
+    again = DummyLM()  # another template: the saved outputs do not answer these prompts
+    evaluate(
+        again,
+        "alpaca_eval",
+        data_dir=alpaca_dir,
+        judge=judge,
+        template="none",
+        output_dir=out,
+        progress=False,
+    )
+    assert again.calls == [r["instruction"] for r in ROWS]
+    (out / GENERATIONS).write_text("{not json")  # a damaged file is regenerated, not an error
+    third = DummyLM()
+    evaluate(third, "alpaca_eval", data_dir=alpaca_dir, judge=judge, limit=1, output_dir=out, progress=False)
+    assert len(third.calls) == 1 and json.loads((out / GENERATIONS).read_text())["settings"]["limit"] == 1
+
+
+def test_cli_unreachable_judge_is_one_line_exit_2(tmp_path, alpaca_dir, chat_server, monkeypatch, capsys):
+    from plw.cli.main import main
+    from plw.evaluation.tasks.alpaca_eval import GENERATIONS
+
+    lm = DummyLM(responses=lambda prompt: "GOOD answer")
+    monkeypatch.setattr("plw.evaluation.run.resolve_lm", lambda model, **kwargs: lm)
+    (tmp_path / "dead").mkdir()
+    dead_url = f"http://127.0.0.1:{closed_port()}/v1"
+    dead = endpoint_config(tmp_path / "dead", dead_url)
+    live = endpoint_config(tmp_path, chat_server)
+    out = tmp_path / "out"
+
+    def run(judge):
+        argv = ["plw", "eval", "-m", "x", "-t", "alpaca_eval", "--data-dir", str(alpaca_dir)]
+        monkeypatch.setattr("sys.argv", [*argv, "--judge", str(judge), "-o", str(out), "--no-progress"])
+        try:
+            main()
+        except SystemExit as exit_info:
+            return exit_info.code, capsys.readouterr()
+        return 0, capsys.readouterr()
+
+    code, captured = run(dead)
+    assert code == 2 and "Traceback" not in captured.err
+    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"judge endpoint {dead_url}/chat/completions" in lines[0]
+    assert (out / GENERATIONS).is_file() and len(lm.calls) == len(ROWS)
+    code, captured = run(live)
+    assert code == 0, captured.err
+    assert len(lm.calls) == len(ROWS)  # not generated again

@@ -58,9 +58,19 @@ def main() -> None:
     except PLWError as err:
         err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: finished work is kept; rerun the same command to resume")
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside a command (typer handles those, below)
+        _interrupted()
+    except SystemExit as stop:
+        # Typer turns a KeyboardInterrupt inside a command into a silent `Exit(130)`; no command
+        # exits 130 by itself, so that code means Ctrl-C.
+        if stop.code == 130:
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    err_console.print("interrupted: finished work is kept; rerun the same command to resume", highlight=False)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

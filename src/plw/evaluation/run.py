@@ -89,7 +89,14 @@ def evaluate(
         check_output_path(output_dir, kind="dir", what="output directory") if output_dir is not None else None
     )
     settings = Settings(
-        Path(data_dir) if data_dir else None, limit, num_fewshot, seed, max_new_tokens, None, template
+        Path(data_dir) if data_dir else None,
+        limit,
+        num_fewshot,
+        seed,
+        max_new_tokens,
+        None,
+        template,
+        output_dir=out,  # alpaca_eval keeps its generations there before judging
     )
     lm = resolve_lm(model, adapter=adapter, dtype=dtype, batch_size=batch_size)
     if "alpaca_eval" in names:

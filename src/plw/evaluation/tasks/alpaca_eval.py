@@ -9,20 +9,32 @@ the mean preference.
 Caveat: raw win rates favour longer outputs. AlpacaEval 2.0's length-controlled win rate corrects
 this with a regression on the length difference; plw does not, and reports the mean output lengths
 (`avg_length`, `ref_avg_length`, characters) so length shifts between runs are visible.
+
+With an output directory, the model's outputs are saved (`alpaca_eval.generations.json`) before the
+judge is asked: generating 805 answers of up to 512 tokens is the slow part, and a judge that cannot be
+reached must not throw them away. A rerun with the same model, data, limit, template and budget
+judges the saved outputs without generating again (whatever the judge).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from plw.errors import PLWError
 from plw.evaluation import metrics as M
 from plw.evaluation.data import DatasetRef, field, text
 from plw.evaluation.model import EvalLM
 from plw.evaluation.tasks.base import Settings, Task, TaskResult, progress_hook
+from plw.files import write_text_atomic
+
+log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = 512
 LENGTH_CAVEAT = "alpaca_eval: win rate is not length-controlled; compare avg_length with ref_avg_length"
+GENERATIONS = "alpaca_eval.generations.json"
 
 
 def instruction_prompt(lm: EvalLM, instruction: str, template: str) -> tuple[str, tuple[str, ...]]:
@@ -69,21 +81,42 @@ class AlpacaEval(Task):
             raise PLWError(
                 "task alpaca_eval needs a judge: pass --judge (local, endpoint, local:MODEL or a YAML)"
             )
+        settings.start(2 * len(rows))
+        path = settings.output_dir / GENERATIONS if settings.output_dir is not None else None
+        key = generation_key(lm, settings)
+        outputs = read_generations(path, key, rows) if path is not None else None
+        if outputs is None:
+            outputs = self._generate(lm, rows, settings)
+            if path is not None:
+                write_generations(path, key, rows, outputs)
+        else:
+            log.info(
+                "alpaca_eval: judging the %d outputs saved in %s (not generating again)", len(rows), path
+            )
+            settings.advance(len(rows))
+        triples = [(r["instruction"], o, r["output"]) for r, o in zip(rows, outputs, strict=True)]
+        swapped = [(i, ref, out) for i, out, ref in triples]
+        try:
+            verdicts = settings.judge.prefer_a(triples + swapped)
+        except PLWError as err:
+            if path is None:
+                raise
+            raise PLWError(
+                f"{err}; the model's outputs are kept in {path}, a rerun only judges them"
+            ) from err
+        settings.advance(len(rows))
+        items = self._items(rows, outputs, verdicts[: len(rows)], verdicts[len(rows) :])
+        return TaskResult(items, *self._metrics(items))
+
+    def _generate(self, lm: EvalLM, rows: list[dict], settings: Settings) -> list[str]:
         prompts, stops = zip(
             *(instruction_prompt(lm, r["instruction"], settings.template) for r in rows), strict=True
         )
-        settings.start(2 * len(rows))
         with progress_hook(lm, settings.advance) as reported:
             outputs = lm.generate(list(prompts), settings.max_new_tokens or MAX_NEW_TOKENS, stops[0])
         if not reported:
             settings.advance(len(rows))
-        outputs = [o.strip() for o in outputs]
-        triples = [(r["instruction"], o, r["output"]) for r, o in zip(rows, outputs, strict=True)]
-        swapped = [(i, ref, out) for i, out, ref in triples]
-        verdicts = settings.judge.prefer_a(triples + swapped)
-        settings.advance(len(rows))
-        items = self._items(rows, outputs, verdicts[: len(rows)], verdicts[len(rows) :])
-        return TaskResult(items, *self._metrics(items))
+        return [o.strip() for o in outputs]
 
     def _items(self, rows, outputs, first, second) -> list[dict]:
         items = []
@@ -120,3 +153,39 @@ class AlpacaEval(Task):
         metrics["avg_length"] = M.mean([len(x["output"]) for x in items])
         metrics["ref_avg_length"] = M.mean([len(x["reference"]) for x in items])
         return metrics, notes
+
+
+def generation_key(lm: EvalLM, settings: Settings) -> dict:
+    """What the saved outputs depend on: not the judge, so another judge reuses them."""
+    data = str(settings.data_dir.resolve()) if settings.data_dir else "hub"
+    return {
+        "model": lm.name,
+        "data": data,
+        "limit": settings.limit,
+        "template": settings.template,
+        "max_new_tokens": settings.max_new_tokens,
+    }
+
+
+def read_generations(path: Path, key: dict, rows: list[dict]) -> list[str] | None:
+    """The saved outputs for `rows`, or None when there are none for this model and these settings."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        items = saved["items"]
+        if saved["settings"] != key or [x["instruction"] for x in items] != [r["instruction"] for r in rows]:
+            log.info("alpaca_eval: %s holds outputs of other settings; generating again", path)
+            return None
+        outputs = [x["output"] for x in items]
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("alpaca_eval: %s is unreadable; generating again", path)
+        return None
+    return outputs if all(isinstance(o, str) for o in outputs) else None
+
+
+def write_generations(path: Path, key: dict, rows: list[dict], outputs: list[str]) -> None:
+    """Save the outputs (atomically: a crash leaves the old file or the new one)."""
+    items = [{"instruction": r["instruction"], "output": o} for r, o in zip(rows, outputs, strict=True)]
+    record = {"task": "alpaca_eval", "settings": key, "items": items}
+    write_text_atomic(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")

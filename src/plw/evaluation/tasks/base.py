@@ -33,6 +33,8 @@ class Settings:
         template: prompt template for instruction tasks: "alpaca", "chat" or "none".
         start: called once with the number of progress steps of the task.
         advance: called with the number of steps just finished.
+        output_dir: the run's output directory, where a task may keep intermediate results (the
+            generations of alpaca_eval); None when the run writes nothing.
     """
 
     data_dir: Path | None = None
@@ -44,6 +46,7 @@ class Settings:
     template: str = "alpaca"
     start: Callable[[int], None] = field(default=lambda total: None)
     advance: Callable[[int], None] = field(default=lambda n: None)
+    output_dir: Path | None = None
 
     def settings_key(self) -> dict:
         """The settings that change a task's numbers (recorded to decide whether to resume)."""
