@@ -28,6 +28,7 @@ PRIMARY_METRICS: dict[str, str] = {
     "alpaca_eval": "win_rate",
     "synthetic_exact_match": "exact_match",
     "synthetic": "exact_match",
+    "synthetic_*": "exact_match",
 }
 """Task (or shell pattern) -> the metric used as its score."""
 

@@ -33,7 +33,7 @@ ALIASES: dict[str, list[str]] = {
 def _registry() -> dict[str, Task]:
     from plw.evaluation.tasks.alpaca_eval import AlpacaEval
     from plw.evaluation.tasks.multiple_choice import multiple_choice_tasks
-    from plw.evaluation.tasks.synthetic import Synthetic
+    from plw.evaluation.tasks.synthetic import Synthetic, family_tasks
     from plw.evaluation.tasks.translation import translation_tasks
     from plw.evaluation.tasks.truthfulqa_gen import TruthfulQAGen
 
@@ -43,6 +43,7 @@ def _registry() -> dict[str, Task]:
         **translation_tasks(),
         "alpaca_eval": AlpacaEval(),
         "synthetic": Synthetic(),
+        **family_tasks(),
     }
 
 

@@ -1,5 +1,9 @@
 """Exact-match accuracy on the held-out split of plw's synthetic instruction suite.
 
+`synthetic` scores every task family (and reports each family's exact match beside the mean);
+`synthetic_<family>` scores one family, so a study can keep the families with headroom for its model
+(a family every cell fails carries no information about PLW) and give each its own item limit.
+
 The prompt is the one the model was trained with (Stanford Alpaca's template by default), so the
 score measures what fine-tuning taught. Short-answer families get a short generation budget and stop
 at the first line break; long-answer families get room for their multi-line answers.
@@ -13,7 +17,7 @@ from pathlib import Path
 
 from plw.data.formats import render_alpaca
 from plw.data.sources import Record
-from plw.data.synthetic import LONG_FAMILIES, ensure_suite, exact_match
+from plw.data.synthetic import FAMILIES, LONG_FAMILIES, ensure_suite, exact_match
 from plw.evaluation import metrics as M
 from plw.evaluation.data import DatasetRef, text
 from plw.evaluation.model import EvalLM
@@ -37,6 +41,8 @@ class Synthetic(Task):
 
     name: str = "synthetic"
     data: DatasetRef = DatasetRef("plw/synthetic", None, "eval", "synthetic/eval.jsonl")
+    family: str | None = None
+    """Score only this task family (None: all, with a per-family breakdown)."""
 
     def validate(self, row: dict) -> None:
         for key in ("instruction", "output", "task"):
@@ -48,6 +54,8 @@ class Synthetic(Task):
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for row in rows:
             self.validate(row)
+        if self.family is not None:
+            rows = [r for r in rows if r["task"] == self.family]
         return rows[: settings.limit] if settings.limit is not None else rows
 
     def run(self, lm: EvalLM, rows: list[dict], settings: Settings) -> TaskResult:
@@ -74,7 +82,14 @@ class Synthetic(Task):
             for i, r in enumerate(rows)
         ]
         metrics = M.summarize(items, ["exact_match"])
+        if self.family is not None:
+            return TaskResult(items, metrics)
         for family in sorted({item["family"] for item in items}):
             values = [item["exact_match"] for item in items if item["family"] == family]
             metrics[f"exact_match_{family}"] = sum(values) / len(values)
         return TaskResult(items, metrics)
+
+
+def family_tasks() -> dict[str, Synthetic]:
+    """`synthetic_<family>` for every family of the suite."""
+    return {f"synthetic_{f}": Synthetic(name=f"synthetic_{f}", family=f) for f in FAMILIES}
