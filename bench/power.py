@@ -1,0 +1,55 @@
+"""Benchmark `plw power`'s simulation: 200 studies of a 40-cell design, fast path vs `plw analyze`.
+
+Usage: .venv/bin/python bench/power.py [--sims 200] [--workers 2] [--brute 20]
+The design is the issue's yardstick: 10 PLW levels x 4 seeds = 40 cells, 6 benchmarks of 200 items.
+Prints the wall time of `simulate_power` with 1 and `--workers` processes, and the per-study time of
+the brute-force path (each simulated study written as a results table and run through
+`analyze_results`, bootstrap off, as `plw analyze --bootstrap 0` does) as a ratio to the fast path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from plw.analysis.power import PAPER_EFFECT, Design, simulate_power, simulate_scores, with_curvature
+from plw.analysis.simulate import PAPER_PLW_LEVELS
+from plw.analysis.summary import analyze_results
+
+
+def brute_force(design: Design, effect, n: int) -> float:
+    """Seconds per simulated study through the full analysis."""
+    start = time.perf_counter()
+    for s in range(n):
+        scores = simulate_scores(design, effect, np.random.default_rng(s))
+        table = scores.assign(task="lmeval:" + scores["benchmark"], metric="acc", value=scores["score"])
+        table["cell"] = [f"plw={p:g},seed={k}" for p, k in zip(table["plw"], table["seed"], strict=True)]
+        analyze_results(table.assign(study="bench"), bootstrap=0)
+    return (time.perf_counter() - start) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sims", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--brute", type=int, default=20, help="studies for the brute-force baseline")
+    args = parser.parse_args()
+    design = Design(plw=PAPER_PLW_LEVELS, seeds=4, items={f"b{i}": 200 for i in range(6)})
+    effect = with_curvature(PAPER_EFFECT, -1.0)
+    print(f"design: {design.cells} cells x {len(design.items)} benchmarks; {args.sims} simulated studies")
+    per_brute = brute_force(design, effect, args.brute)
+    for workers in sorted({1, args.workers}):
+        start = time.perf_counter()
+        result = simulate_power(design, effect, args.sims, workers=workers)
+        wall = time.perf_counter() - start
+        print(
+            f"simulate_power workers={workers}: {wall:.1f} s ({wall / args.sims * 1000:.0f} ms per study), "
+            f"power {result['power']:.2f}; brute force {per_brute * 1000:.0f} ms per study "
+            f"= {per_brute * args.sims / wall:.2f}x this run's time"
+        )
+
+
+if __name__ == "__main__":
+    main()
