@@ -17,9 +17,8 @@ from plw.cli.console import err_console
 from plw.errors import PLWError
 
 # Each module defines `register(app)`; a module that is not there yet is skipped.
-COMMAND_MODULES = (
-    "train", "stats", "invert", "eval", "sweep", "analyze", "report", "demo", "synth", "power",
-)
+COMMAND_MODULES = ("train", "stats", "invert", "eval", "sweep", "analyze", "report", "demo", "synth")
+COMMAND_MODULES += ("power",)
 
 app = typer.Typer(
     name="plw",
