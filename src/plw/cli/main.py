@@ -17,8 +17,18 @@ from plw.cli.console import err_console
 from plw.errors import PLWError
 
 # Each module defines `register(app)`; a module that is not there yet is skipped.
-COMMAND_MODULES = ("train", "stats", "invert", "eval", "sweep", "analyze", "report", "demo", "synth")
-COMMAND_MODULES += ("power",)
+COMMAND_MODULES = (
+    "train",
+    "stats",
+    "invert",
+    "eval",
+    "sweep",
+    "analyze",
+    "report",
+    "demo",
+    "synth",
+    "power",
+)
 
 app = typer.Typer(
     name="plw",
