@@ -96,6 +96,10 @@ BAD = [
     ({"factors": {"plw": [], "model": ["tiny"], "dataset": ["toy"]}}, "factors.plw:"),
     ({"factors": {"plw": [0.1, 2], "model": ["tiny"], "dataset": ["toy"]}}, "factors.plw.1:"),
     ({"factors": {"plw": [0.1], "model": ["tiny"], "dataset": ["toy"], "seed": ["x"]}}, "factors.seed.0:"),
+    (
+        {"factors": {"plw": [0.1], "model": ["tiny"], "dataset": ["toy"], "seed": [0, -1]}},
+        "factors.seed.1: Input should be greater than or equal to 0",
+    ),
     ({"factors": {"plw": [0.1, 0.1], "model": ["tiny"], "dataset": ["toy"]}}, "factors.plw: duplicate"),
     (
         {"factors": {"plw": [0.1], "model": ["tiny"], "dataset": ["toy"], "regularizer": ["l1=0.1"]}},

@@ -84,11 +84,23 @@ def test_lora_and_regularisers_run(monkeypatch, capsys, config_file, tmp_path):
         ("model=./no/such/model", "model './no/such/model' not found"),
         ("trainer_args={fp17: true}", "unknown TrainingArguments field(s): fp17"),
         ("normalizer=mean", "normalizer: Input should be"),
+        ("seed=-1", "seed: Input should be greater than or equal to 0"),
+        ("learning_rate=.inf", "learning_rate: Input should be a finite number"),
+        ("learning_rate=nan", "learning_rate: Input should be a finite number"),
+        ("regularization.weight_decay=.nan", "regularization.weight_decay: Input should be a finite number"),
+        ("report_to=[wandb, tensorbord]", "report_to: Value error, unknown logger 'tensorbord'"),
+        ("lr_scheduler=cosine_annealing", "lr_scheduler: Value error, unknown scheduler 'cosine_annealing'"),
+        ("trainer_args={optim: adamw_nope}", "trainer_args: Value error, Transformers rejects"),
     ],
 )
 def test_bad_config_is_one_line_exit_2(monkeypatch, capsys, config_file, override, message):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a config error must be found before any model loads")
+
+    monkeypatch.setattr("plw.models.load_model", no_model)
     code, captured = run_cli(monkeypatch, capsys, "train", str(config_file()), override)
     assert code == 2
+    assert len(captured.err.strip().splitlines()) == 1
     err = " ".join(captured.err.split())
     assert message in err and "Traceback" not in err
     assert str(config_file()) in err or "not found" in err

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_va
 from plw.config import Strict, apply_overrides, read_yaml, validate
 from plw.errors import PLWError
 from plw.evaluation.options import TEMPLATES, valid_template
+from plw.training.config import MAX_SEED
 
 PAPER_PLW_LEVELS = (0.0, 5e-4, 2.236e-3, 1e-2, 2.463e-2, 5e-2, 1e-1, 2.463e-1, 5e-1, 1.0)
 """The paper's ten PLW levels (arXiv 2401.13586)."""
@@ -84,6 +85,7 @@ def _non_empty(value: str) -> str:
 PLWLevel = Annotated[float, BeforeValidator(_no_bool), Field(ge=0, le=1)]
 Name = Annotated[str, AfterValidator(_non_empty)]
 Regularizer = Annotated[str, AfterValidator(_canonical_regularizer)]
+Seed = Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]  # checked here too, so the dry run names factors.seed
 
 
 class Factors(Strict):
@@ -96,7 +98,9 @@ class Factors(Strict):
     )
     model: list[Name] = Field(min_length=1, description="model names (keys of `models:`) or model specs")
     dataset: list[Name] = Field(min_length=1, description="dataset names (keys of `datasets:`) or data paths")
-    seed: list[StrictInt] = Field(default_factory=lambda: [0], min_length=1, description="random seeds")
+    seed: list[Seed] = Field(
+        default_factory=lambda: [0], min_length=1, description="random seeds, 0 .. 2**32 - 1"
+    )
     regularizer: list[Regularizer] = Field(
         default_factory=lambda: ["none"],
         min_length=1,

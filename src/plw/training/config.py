@@ -6,13 +6,22 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from plw.config import Strict
 from plw.data.sources import LOCAL_SUFFIXES
 
+MAX_SEED = 2**32 - 1  # transformers.set_seed seeds numpy too, whose seeds are 0 .. 2**32 - 1
 
-class DataConfig(Strict):
+
+class Finite(Strict):
+    """Base of the training config sections: inf and nan are refused in every float field."""
+
+    # An infinite learning rate (say) would train to NaN weights and still exit 0.
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class DataConfig(Finite):
     """Where records come from and how they are rendered."""
 
     path: str = Field(description="local .json/.jsonl/.csv/.parquet file, or a hub dataset id")
@@ -43,7 +52,7 @@ class DataConfig(Strict):
         return value
 
 
-class LoraSettings(Strict):
+class LoraSettings(Finite):
     """LoRA adapters via peft; absent (null) means full fine-tuning."""
 
     r: int = Field(8, ge=1, description="adapter rank")
@@ -52,7 +61,7 @@ class LoraSettings(Strict):
     target_modules: list[str] | str = Field("all-linear", description="modules to adapt")
 
 
-class Regularization(Strict):
+class Regularization(Finite):
     """The paper's comparison regularisers, one key each (0 = off)."""
 
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay")
@@ -69,7 +78,7 @@ class Regularization(Strict):
     minkowski_p: float = Field(2.0, ge=1, description="exponent p of the Minkowski penalty")
 
 
-class TrainConfig(Strict):
+class TrainConfig(Finite):
     """Everything `plw train` needs; validated before any model loads."""
 
     model: str = Field(description="hub id, local directory, .gguf file, or 'smollm2-135m-instruct'")
@@ -104,14 +113,21 @@ class TrainConfig(Strict):
     output_dir: str = Field(
         "outputs/train", description="where the model/adapter, config, logs and metrics go"
     )
-    seed: int = Field(0, description="random seed for data order and initialisation")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed for data order and initialisation")
     epochs: float = Field(3.0, gt=0, description="training epochs (ignored when max_steps > 0)")
     max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = use epochs")
     learning_rate: float = Field(2e-5, gt=0, description="peak learning rate")
     batch_size: int = Field(4, ge=1, description="examples per device per micro-batch")
     gradient_accumulation_steps: int = Field(1, ge=1, description="micro-batches per optimizer step")
-    lr_scheduler: str = Field("cosine", description="Transformers scheduler name")
-    warmup_ratio: float = Field(0.03, ge=0, le=1, description="share of steps spent warming up")
+    lr_scheduler: str = Field("cosine", description="Transformers scheduler name (SchedulerType)")
+    warmup_ratio: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="share of the run's optimizer steps spent on a linear warm-up from 0 to learning_rate, "
+        "rounded up to whole steps: 0.5 warms up over the first half, 1.0 over every step; an explicit "
+        "trainer_args.warmup_steps replaces it",
+    )
     logging_steps: int = Field(10, ge=1, description="log losses every N optimizer steps")
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps; null = only at the end")
     save_model: bool = Field(True, description="write the trained model or adapter to output_dir")
@@ -122,10 +138,14 @@ class TrainConfig(Strict):
         "keeping the latest; a rerun into the same output_dir resumes from it. null = no checkpoints",
     )
     report_to: list[str] = Field(
-        default_factory=list, description="Trainer loggers: tensorboard, wandb, mlflow"
+        default_factory=list,
+        description="Trainer loggers (tensorboard, wandb, mlflow, ... as Transformers names them), "
+        "or 'all' / 'none'",
     )
     trainer_args: dict[str, Any] = Field(
-        default_factory=dict, description="any other transformers.TrainingArguments field, passed through"
+        default_factory=dict,
+        validate_default=True,  # its validator checks the whole TrainingArguments, so it always runs
+        description="any other transformers.TrainingArguments field, passed through",
     )
 
     @field_validator("prompt_loss_weight")
@@ -135,19 +155,52 @@ class TrainConfig(Strict):
             raise ValueError(f"must be in [0, 1], got {value}")
         return value
 
+    @field_validator("lr_scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        from plw.training.arguments import scheduler_names
+
+        if value not in scheduler_names():
+            raise ValueError(f"unknown scheduler {value!r}; one of {', '.join(scheduler_names())}")
+        return value
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_reporters(cls, value: list[str]) -> list[str]:
+        from plw.training.arguments import reporter_names
+
+        unknown = [name for name in value if name not in (*reporter_names(), "all", "none")]
+        if unknown:
+            raise ValueError(
+                f"unknown logger {unknown[0]!r}; one of all, none, {', '.join(reporter_names())}"
+            )
+        if len(value) > 1 and {"all", "none"} & set(value):
+            raise ValueError("'all' and 'none' stand alone, not in a list with other loggers")
+        return value
+
     @field_validator("trainer_args")
     @classmethod
-    def _known_trainer_args(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _valid_trainer_args(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        import math
+
         from transformers import TrainingArguments
+
+        from plw.training.arguments import check_training_arguments
 
         known = {f.name for f in dataclasses.fields(TrainingArguments)}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown TrainingArguments field(s): {', '.join(unknown)}")
+        for key, item in value.items():
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"{key} must be a finite number, got {item}")
+        if set(cls.model_fields) - {"trainer_args"} <= set(info.data):  # no earlier field failed
+            check_training_arguments(cls.model_construct(**info.data, trainer_args=value))
         return value
 
-    @model_validator(mode="after")
-    def _steps_or_epochs(self) -> TrainConfig:
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError("max_steps must be -1 (use epochs) or positive")
-        return self
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_or_epochs(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("must be -1 (use epochs) or positive")
+        return value

@@ -81,40 +81,12 @@ def resolve_prompt_loss_weight(config: TrainConfig, tokenizer: Any) -> tuple[flo
 
 
 def training_arguments(config: TrainConfig, has_eval: bool):
-    """TrainingArguments from the config; `trainer_args` entries win."""
-    from transformers import TrainingArguments
+    """TrainingArguments from the config (see `plw.training.arguments`)."""
+    from plw.training.arguments import training_arguments as build
 
-    args: dict[str, Any] = {
-        "output_dir": str(Path(config.output_dir) / "checkpoints"),
-        "seed": config.seed,
-        "num_train_epochs": config.epochs,
-        "max_steps": config.max_steps,
-        "learning_rate": config.learning_rate,
-        "per_device_train_batch_size": config.batch_size,
-        "per_device_eval_batch_size": config.batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-        "lr_scheduler_type": config.lr_scheduler,
-        "warmup_steps": config.warmup_ratio,
-        "weight_decay": config.regularization.weight_decay,
-        "logging_steps": config.logging_steps,
-        "save_strategy": "steps" if config.checkpoint_steps else "no",
-        "save_steps": config.checkpoint_steps or 500,
-        "save_total_limit": 1,
-        "report_to": config.report_to,
-        "bf16": config.precision == "bf16",
-        "eval_strategy": "steps" if has_eval and config.eval_steps else "no",
-        "eval_steps": config.eval_steps,
-        "remove_unused_columns": True,
-        "disable_tqdm": True,
-    }
-    import torch
-
-    if config.precision == "bf16" and not torch.cuda.is_available():
-        args["use_cpu"] = True  # Trainer refuses bf16 without a GPU unless told to train on CPU
-    args.update(config.trainer_args)
     try:
-        return TrainingArguments(**args)
-    except (ValueError, TypeError) as err:
+        return build(config, has_eval)
+    except (ValueError, TypeError) as err:  # validation built them already; kept for configs made in code
         raise PLWError(f"trainer settings: {str(err).splitlines()[0]}") from err
 
 
