@@ -126,6 +126,7 @@ def train(
     from trl.trainer.callbacks import RichProgressCallback
 
     from plw.models import load_model, load_tokenizer
+    from plw.training.callbacks import LogLastStep, StopOnNonFinite
     from plw.training.trainer import PLWTrainer
 
     check_resources(config)
@@ -146,7 +147,9 @@ def train(
         eval_dataset=eval_set,
         processing_class=tokenizer,
         data_collator=PLWDataCollator(tokenizer.pad_token_id, plw, padding_free=config.packing),
-        callbacks=([RichProgressCallback()] if progress else []) + list(callbacks or []),
+        callbacks=[LogLastStep(), StopOnNonFinite()]
+        + ([RichProgressCallback()] if progress else [])
+        + list(callbacks or []),
         prompt_loss_weight=plw,
         normalizer=config.normalizer,
         label_smoothing=config.regularization.label_smoothing,
