@@ -158,7 +158,8 @@ def train(
         loss_impl=config.loss_impl,
         chunk_size=config.chunk_size,
     )
-    resume = latest_checkpoint(out) if config.checkpoint_steps else None
+    needs_optimizer = not config.trainer_args.get("save_only_model", False)
+    resume = latest_checkpoint(out, needs_optimizer=needs_optimizer) if config.checkpoint_steps else None
     if resume is not None:
         log.info("resuming from %s", resume)
     result = trainer.train(resume_from_checkpoint=resume)
@@ -175,12 +176,15 @@ def train(
     return metrics
 
 
-def latest_checkpoint(out: Path) -> str | None:
-    """The newest Trainer checkpoint under OUT/checkpoints (a run cut off mid-way), or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+def latest_checkpoint(out: Path, *, needs_optimizer: bool = True) -> str | None:
+    """The newest complete Trainer checkpoint under OUT/checkpoints (a run cut off mid-way), or None.
 
-    folder = out / "checkpoints"
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    Half-written checkpoints are set aside, never resumed from (see `plw.training.checkpoints`).
+    """
+    from plw.training.checkpoints import resumable_checkpoint
+
+    found = resumable_checkpoint(out / "checkpoints", needs_optimizer=needs_optimizer)
+    return None if found is None else str(found)
 
 
 def final_metrics(history: list[dict], train_metrics: dict, eval_metrics: dict) -> dict[str, Any]:
