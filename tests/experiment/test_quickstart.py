@@ -22,7 +22,8 @@ def test_shipped_quickstart_matches_the_issue():
     assert quickstart_file().name == "quickstart.yaml"
     assert len(study.factors.plw) >= 4 and min(study.factors.plw) == 0 and max(study.factors.plw) == 1
     assert study.models["default"] == "smollm2-135m-instruct"
-    assert study.train["lora"] and "synthetic" in study.eval.tasks and study.eval.retention_prompts > 0
+    assert study.train["lora"] and study.eval.retention_prompts > 0
+    assert study.eval.tasks and all(t.startswith("synthetic_") for t in study.eval.tasks)
 
 
 def test_model_swap_gets_its_own_directory(stories_path):
@@ -53,7 +54,8 @@ def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, cap
     html = tmp_path / "qs" / "report" / "report.html"
     assert html.is_file() and html.stat().st_size > 10_000
     results = (tmp_path / "qs" / "results.csv").read_text()
-    assert "synthetic,exact_match" in results and "retention,kl_estimate" in results
+    assert "synthetic_lookup,exact_match" in results and "retention,kl_estimate" in results
+    assert "power of this 3-cell design" in out
     # Rerunning resumes: every cell is already done, nothing is retrained.
     stamps = {p: p.stat().st_mtime for p in (tmp_path / "qs" / "cells").glob("*/result.json")}
     assert len(stamps) == 3

@@ -34,14 +34,28 @@ def demo_command(
         if pooled.get("verdict"):
             console.print(f"analysis: {pooled['verdict']}", highlight=False)
         console.print(f"report: {report['html']}", highlight=False)
+    power = result.get("power")
+    if power:
+        console.print(_power_line(power), highlight=False)
     console.print(
         "A miniature study demonstrates the method on a small model and synthetic data; it does not "
-        "confirm or refute the paper's findings."
+        "confirm or refute the paper's findings. The study that tests them is docs/replication.md."
     )
     failed = [c for c, s in result["states"].items() if s != "done"]
     if failed:
         console.print(f"[red]{len(failed)} cell(s) not done[/]: rerun `plw demo` to resume", highlight=False)
         raise typer.Exit(1)
+
+
+def _power_line(power: dict) -> str:
+    """The design's power, plainly: a miniature study is not expected to detect the effect."""
+    text = f"power of this {power['cells']}-cell design to detect a peak at a fractional PLW: "
+    if "replication" in power:
+        text += (
+            f"{power['replication']:.0%} for the curvature the CPU replication measured "
+            f"({power['replication_curvature']:+.2f}), "
+        )
+    return text + f"{power['paper']:.0%} for the paper's (optimistic for raw scores); `plw power` explains"
 
 
 def _fmt(value) -> str:

@@ -39,7 +39,8 @@ def demo_study(model: str | None, data_dir: str | None, overrides: list[str]) ->
     if data_dir:
         if not Path(data_dir).is_dir():
             raise PLWError(f"--data-dir {data_dir}: not a directory")
-        extra += [f"eval.data_dir={Path(data_dir).resolve()}", f"eval.tasks=[synthetic,{','.join(MC_TASKS)}]"]
+        tasks = ",".join([*load_study(quickstart_file()).eval.tasks, *MC_TASKS])
+        extra += [f"eval.data_dir={Path(data_dir).resolve()}", f"eval.tasks=[{tasks}]"]
     return load_study(quickstart_file(), [*extra, *overrides])
 
 
@@ -49,7 +50,8 @@ def run_demo(
     """Run the quickstart study, analyse it and write its report.
 
     Returns:
-        {"study_dir", "states", "report": build_report's output or None, "table": per-PLW rows}.
+        {"study_dir", "states", "report": build_report's output or None, "table": per-PLW rows,
+        "power": `demo_power` or None}.
     """
     from plw.experiment.driver import run_sweep
     from plw.models import resolve_model
@@ -65,19 +67,50 @@ def run_demo(
 
     out["report"] = build_report(study.directory(), bootstrap=100)
     out["table"] = summary_table(load_results(study.directory()))
+    out["power"] = demo_power(study)
     return out
 
 
 def summary_table(results) -> list[dict[str, Any]]:
-    """Per PLW: synthetic exact match, retention KL estimate, validation completion loss."""
+    """Per PLW: mean synthetic exact match over the scored families, retention KL, validation loss."""
     wanted = {
-        ("synthetic", "exact_match"): "exact match",
         ("retention", "kl_estimate"): "KL from base",
         ("train", "val_completion_loss"): "val completion loss",
     }
     rows: dict[float, dict[str, Any]] = {}
+    matches: dict[float, list[float]] = {}
     for record in results.to_dict(orient="records"):
-        name = wanted.get((record["task"], record["metric"]))
-        if name:
-            rows.setdefault(float(record["plw"]), {"PLW": float(record["plw"])})[name] = record["value"]
+        plw = float(record["plw"])
+        row = rows.setdefault(plw, {"PLW": plw})
+        if str(record["task"]).startswith("synthetic") and record["metric"] == "exact_match":
+            matches.setdefault(plw, []).append(record["value"])
+        elif (name := wanted.get((record["task"], record["metric"]))) is not None:
+            row[name] = record["value"]
+    for plw, values in matches.items():
+        rows[plw]["exact match"] = sum(values) / len(values)
     return [rows[p] for p in sorted(rows)]
+
+
+REPLICATION = Path(__file__).resolve().parents[3] / "docs" / "results" / "replicate-cpu.csv"
+"""The committed results of configs/studies/replicate-cpu.yaml (docs/replication.md)."""
+
+
+def demo_power(study: Study) -> dict[str, Any] | None:
+    """How likely this design is to detect the paper's effect and the one the replication measured.
+
+    Uses the expected-information approximation of `plw power` (no simulation, so it costs nothing
+    at the end of the demo). Returns None when the study's benchmarks cannot be read.
+    """
+    from plw.analysis.power import PAPER_EFFECT, approximate_power
+    from plw.experiment.power_design import pilot_effect, study_design
+
+    try:
+        design = study_design(study).design
+    except PLWError:
+        return None
+    out: dict[str, Any] = {"cells": design.cells, "paper": approximate_power(design, PAPER_EFFECT)}
+    if REPLICATION.is_file():
+        effect = pilot_effect(REPLICATION, "short", None)
+        out["replication"] = approximate_power(design, effect)
+        out["replication_curvature"] = effect.curvature
+    return out
