@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,11 @@ def sweep_command(
     study: Path = typer.Argument(..., help="study file (YAML)"),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. factors.plw=[0,1]"),
     executor: str = typer.Option("local", "--executor", help="local (one cell at a time) or ray"),
-    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address; default: local"),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="join this Ray cluster (host:6379, ray://host:10001, auto); default: a private local one",
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="validate and show the cells with estimates; run nothing"
     ),
@@ -25,6 +30,13 @@ def sweep_command(
     from plw.experiment.status import load_target
 
     cfg, source = load_target(study, overrides)
+    if executor == "ray" and not ray_address and os.environ.get("RAY_ADDRESS") and not dry_run:
+        # Ray itself would join that cluster; plw joins one only when told to (docs/sweeps.md).
+        err_console.print(
+            f"note: RAY_ADDRESS={os.environ['RAY_ADDRESS']} is ignored: plw starts its own local Ray "
+            "cluster; pass --ray-address auto to join that one",
+            highlight=False,
+        )
     if dry_run:
         plan = make_plan(cfg, source)
         check_study_dir(plan)  # what the real run would fail on is part of validating it
