@@ -57,15 +57,9 @@ def reference(tmp_path_factory):
         if not HAS_RAY:
             run_sweep(study, source=str(TINY), executor="local")
             return out, "local"
-        import ray
-
-        env.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        env.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
-        try:
-            run_sweep(study, source=str(TINY), executor="ray")
-        finally:
-            ray.shutdown()
+        # plw's own private local cluster, as `plw sweep --executor ray` starts it: a ray.init here
+        # would join any other cluster on the machine (RAY_ADDRESS, `ray start`) instead.
+        run_sweep(study, source=str(TINY), executor="ray")
     return out, "ray"
 
 
