@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from plw.analysis.transform import expit, logit, plw_to_w, squeeze
-from plw.report.plotting import colors, new_figure, plw_axis
+from plw.report.plotting import colors, new_figure, plw_axis, suptitle
 
 
 def _band(ax, curve: dict, color, label: str | None = None) -> None:
@@ -39,7 +39,7 @@ def benchmark_figure(scores: pd.DataFrame, fit: dict) -> Figure | None:
         ax.set_ylabel("score")
         plw_axis(ax, sorted(rows["plw"].unique()))
         ax.set_xlabel("PLW")
-    fig.suptitle(f"{fit['label']}: score against PLW, fitted curve and 95% band ({fit['backend']})")
+    suptitle(fig, f"{fit['label']}: score against PLW, fitted curve and 95% band ({fit['backend']})")
     return fig
 
 
@@ -83,7 +83,7 @@ def pooled_figure(scores: pd.DataFrame, analysis: dict) -> Figure | None:
         ax.set_ylabel("score")
         plw_axis(ax, fit.get("plw_levels"))
         ax.legend(fontsize=7, loc="lower center")
-    fig.suptitle("Population curve and critical PLW")
+    suptitle(fig, "Population curve and critical PLW")
     return fig
 
 
@@ -127,5 +127,5 @@ def relative_figure(analysis: dict) -> Figure | None:
         ax.set_ylim(-0.05, 1.05)
         plw_axis(ax, sorted(g["plw"].unique()))
         ax.legend(fontsize=7)
-    fig.suptitle("Relative aggregate score (min-max per benchmark, averaged)")
+    suptitle(fig, "Relative aggregate score (min-max per benchmark, averaged)")
     return fig

@@ -6,6 +6,7 @@ canvas, needs no display and keeps no global state between reports.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,13 @@ def new_figure(n_panels: int = 1, ncols: int = 1, panel_size=(4.0, 3.0)) -> tupl
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
     return fig, axes
+
+
+def suptitle(fig: Figure, text: str, fontsize: float = 12.0) -> None:
+    """A figure title wrapped to the figure's width, so a one-panel figure never cuts it off."""
+    # An average glyph of the default sans-serif font is about 0.55 em wide.
+    chars = max(int(fig.get_figwidth() * 72 / (0.55 * fontsize)), 10)
+    fig.suptitle(textwrap.fill(text, chars), fontsize=fontsize)
 
 
 def plw_axis(ax, levels=None) -> None:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from plw.analysis.mechanisms import LABELS, MEASURES
 from plw.analysis.transform import plw_to_w
-from plw.report.plotting import PLW_TICK_LABELS, PLW_TICKS, colors, new_figure, plw_axis
+from plw.report.plotting import PLW_TICK_LABELS, PLW_TICKS, colors, new_figure, plw_axis, suptitle
 
 LOSS_KEYS = (
     ("prompt_loss", "eval_prompt_loss", "prompt loss"),
@@ -72,7 +72,7 @@ def mechanism_figure(analysis: dict) -> Figure | None:
         ax.set_title(LABELS.get(measure, measure), fontsize=10)
         plw_axis(ax, sorted(table["plw"].unique()))
         ax.legend(fontsize=7)
-    fig.suptitle("Mechanism measures against PLW (mean ± sd over seeds)")
+    suptitle(fig, "Mechanism measures against PLW (mean ± sd over seeds)")
     return fig
 
 
@@ -111,5 +111,5 @@ def loss_figure(histories: dict[str, list[dict]], cell_plw: dict[str, float]) ->
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.9)
     bar.set_ticks([plw_to_w(p) for p in PLW_TICKS], labels=list(PLW_TICK_LABELS))
     bar.set_label("PLW")
-    fig.suptitle("Prompt and completion loss per cell (solid: training, dashed: evaluation)")
+    suptitle(fig, "Prompt and completion loss per cell (solid: training, dashed: evaluation)")
     return fig
