@@ -3,6 +3,7 @@ replaced by a wait that prints READY to stderr, so a test can send SIGINT mid-co
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -15,6 +16,9 @@ def wait(*args, **kwargs):
 
 
 def main() -> None:
+    # A terminal gives a command the default Ctrl-C handler; a job started in the background of a
+    # non-interactive shell (CI, nohup) inherits SIGINT ignored, which would make the test vacuous.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     command = sys.argv[1]
     if command == "train":
         import plw.config

@@ -61,7 +61,16 @@ def test_ctrl_c_prints_the_resume_message_and_exits_130(tmp_path, args):
     assert err.strip().splitlines()[-1] == MESSAGE and "Traceback" not in err, err
 
 
-def test_ctrl_c_during_a_sweep_cell(plw_cli, tmp_path, monkeypatch):
+@pytest.fixture
+def default_sigint():
+    """Python's Ctrl-C handler for the test: a runner started in the background of a
+    non-interactive shell (CI, nohup) inherits SIGINT ignored, which would make the test vacuous."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_a_sweep_cell(plw_cli, tmp_path, monkeypatch, default_sigint):
     working = threading.Event()
 
     def cell(spec, cell_dir):
