@@ -25,6 +25,7 @@ def brute_force(design: Design, effect, n: int) -> float:
     for s in range(n):
         scores = simulate_scores(design, effect, np.random.default_rng(s))
         table = scores.assign(task="lmeval:" + scores["benchmark"], metric="acc", value=scores["score"])
+        table = table.drop(columns=["benchmark", "score"])
         table["cell"] = [f"plw={p:g},seed={k}" for p, k in zip(table["plw"], table["seed"], strict=True)]
         analyze_results(table.assign(study="bench"), bootstrap=0)
     return (time.perf_counter() - start) / n
