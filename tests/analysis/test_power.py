@@ -97,7 +97,9 @@ def test_search_finds_the_cheapest_design_reaching_the_target():
     def cost(d):
         return d.cells * (60 + 0.1 * sum(d.items.values()))
 
-    best, frontier = search(design, effect, cost, available, target=0.8)
-    assert best is not None and approximate_power(best.design, effect) >= 0.8
+    ranked, frontier = search(design, effect, cost, available, target=0.8)
+    best = ranked[0]
+    assert approximate_power(best.design, effect) >= 0.8
+    assert [c.cost_s for c in ranked] == sorted(c.cost_s for c in ranked)
     assert all(best.cost_s <= c.cost_s for c in frontier)
     assert all(n <= 1000 for n in best.design.items.values())

@@ -57,7 +57,7 @@ def test_pilot_effect_recovers_a_known_curve(tmp_path):
     study = tmp_path / "pilot"
     study.mkdir()
     table.to_csv(study / "results.csv", index=False)
-    effect = pilot_effect(study, None, None)
+    effect = pilot_effect(study)
     assert effect.curvature == pytest.approx(-2.0, abs=0.5)
     assert effect.vertex_w == pytest.approx(0.652, abs=0.1)
     assert "pilot" in effect.source

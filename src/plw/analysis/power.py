@@ -13,7 +13,10 @@ Scores: logit E[y] = logit_b + a (w - w0)^2 for benchmark b, y ~ Beta(mu phi_b, 
 The precision follows the benchmark's item count n_b: an accuracy over n items has variance
 mu (1 - mu) / n, a beta variable mu (1 - mu) / (1 + phi), so 1 / (1 + phi_b) = 1 / n_b + extra, where
 `extra` is the between-cell variation that items do not explain (seeds, training noise), as a share of
-mu (1 - mu). Each dataset of a study is fitted on its own (as `plw analyze` does), so power is that of
+mu (1 - mu). A pilot's effect instead carries the pilot's own residual precision (`residual`), used
+as it is whatever the items: a real study scores every cell on the same items, so its residual is
+mostly not item sampling, and a pilot cannot tell how much of it more items would remove.
+Each dataset of a study is fitted on its own (as `plw analyze` does), so power is that of
 one per-dataset fit. Items are redrawn per cell here, while a real study scores every cell on the same
 items; that makes these figures conservative for the item part of the noise.
 """
@@ -47,6 +50,8 @@ class Effect:
         logits: logit of each benchmark's mean score at the peak; benchmarks not listed use `default_logit`.
         default_logit: see `logits`.
         extra: between-cell variance beyond item sampling, as a share of mu (1 - mu).
+        residual: a fitted residual share 1 / (1 + phi) that replaces the item-based precision
+            (pilot effects); None: precision from items and `extra`.
         source: where these numbers come from (printed with the result).
     """
 
@@ -55,6 +60,7 @@ class Effect:
     logits: dict[str, float] = field(default_factory=dict)
     default_logit: float = 0.0
     extra: float = 0.0
+    residual: float | None = None
     source: str = ""
 
     @property
@@ -109,7 +115,8 @@ def _means(design: Design, effect: Effect) -> pd.DataFrame:
                         effect.logits.get(bench, effect.default_logit)
                         + effect.curvature * (w - effect.vertex_w) ** 2
                     )
-                    rows.append((f"m{model}", seed, plw, bench, float(expit(eta)), phi_of(n, effect.extra)))
+                    phi = phi_of(n, effect.extra) if effect.residual is None else 1 / effect.residual - 1
+                    rows.append((f"m{model}", seed, plw, bench, float(expit(eta)), phi))
     return pd.DataFrame(rows, columns=["model", "seed", "plw", "benchmark", "mu", "phi"])
 
 

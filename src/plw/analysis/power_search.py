@@ -51,8 +51,8 @@ def search(
     available: dict[str, int],
     target: float = 0.8,
     alpha: float = 0.05,
-) -> tuple[Candidate | None, list[Candidate]]:
-    """The cheapest candidate with approximate power >= target, and the cheapest per seed count.
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Candidates with approximate power >= target, cheapest first, and the cheapest per seed count.
 
     Args:
         design: the study's own design (its models and benchmarks are kept).
@@ -61,7 +61,7 @@ def search(
         available: items each benchmark has (a candidate never asks for more).
 
     Returns:
-        (best or None when no candidate reaches the target, a short frontier for the table).
+        (the candidates reaching the target, cheapest first; a short frontier for the table).
     """
     scored = []
     seen = set()
@@ -77,4 +77,4 @@ def search(
         mine = [c for c in reaching if c.design.seeds == seeds]
         if mine:
             frontier.append(mine[0])
-    return (reaching[0] if reaching else None), frontier
+    return reaching, frontier

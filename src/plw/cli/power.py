@@ -89,9 +89,11 @@ def print_search(s: dict) -> None:
     if best is None:
         console.print("[red]no candidate design reaches the target[/]: more seeds or items than searched")
         return
+    simulated = s["check"]["power"]
+    verdict = "cheapest" if simulated >= s["target"] else "[red]no checked candidate reached it[/]; last"
     console.print(
-        f"[bold]cheapest[/]: {best['seeds']} seed(s), PLW {list(best['plw'])}, items "
-        f"{dict(best['items'])}: approximate power {best['power']:.2f}, simulated {s['check']['power']:.2f}",
+        f"[bold]{verdict}[/]: {best['seeds']} seed(s), PLW {list(best['plw'])}, items "
+        f"{dict(best['items'])}: approximate power {best['power']:.2f}, simulated {simulated:.2f}",
         highlight=False,
         soft_wrap=True,
     )

@@ -21,6 +21,9 @@ from plw.experiment.study import Study
 
 log = logging.getLogger("plw.experiment")
 
+CHECKS = 5
+"""Candidates of a design search checked by full simulation, cheapest first."""
+
 FALLBACK_ITEMS = 500
 """Items assumed for a benchmark whose rows cannot be read offline (hub-only tasks)."""
 
@@ -111,14 +114,12 @@ def cost_model(base: StudyDesign):
     return cost
 
 
-def pilot_effect(study_dir: Path, dataset: str | None, items: dict[str, int] | None) -> Effect:
+def pilot_effect(study_dir: Path, dataset: str | None = None) -> Effect:
     """The effect a pilot study measured: its fitted curve, benchmark levels and residual noise.
 
     Args:
         study_dir: a study directory or results file.
         dataset: which dataset's fit (default: the only one, else the first with a negative w^2).
-        items: the pilot's items per benchmark, to split its residual variance into item sampling
-            and the rest (None: all of it is treated as between-cell variance).
     """
     from plw.analysis.design import prepare
     from plw.analysis.glmm import fit_beta
@@ -139,33 +140,29 @@ def pilot_effect(study_dir: Path, dataset: str | None, items: dict[str, int] | N
         raise PLWError(f"{study_dir}: no dataset with 3 or more PLW levels to fit a curve to")
     name = next((n for n, (_, f) in fits.items() if f.params["w2"] < 0), next(iter(fits)))
     data, fit = fits[name]
-    return _effect_from_fit(f"{study_dir} ({name})", data, fit, items)
+    return _effect_from_fit(f"{study_dir} ({name})", fit)
 
 
-def _effect_from_fit(label: str, data, fit, items: dict[str, int] | None) -> Effect:
+def _effect_from_fit(label: str, fit) -> Effect:
     b0, b1, b2 = (float(fit.params[k]) for k in ("Intercept", "w", "w2"))
     w0 = min(max(-b1 / (2 * b2), 0.0), 1.0) if b2 != 0 else 0.5
     peak = b0 + b1 * w0 + b2 * w0**2
     phi = float(fit.extra["precision_phi"])
-    shared = 1.0 / (1.0 + phi)
-    known = [1.0 / items[b] for b in data.benchmarks if items and b in items]
-    item_part = sum(known) / len(known) if known else 0.0
-    extra = max(shared - item_part, 0.0)
     return Effect(
         curvature=b2,
         vertex_w=w0,
         logits={b: peak + off for b, off in fit.benchmark_offsets.items()},
         default_logit=peak,
-        extra=extra,
+        residual=1.0 / (1.0 + phi),
         source=(
-            f"pilot {label}: fitted {b2:+.3f} (w - {w0:.3f})^2, beta precision {phi:.0f} "
-            f"(between-cell variance beyond items {extra:.2g} of mu(1-mu))"
+            f"pilot {label}: fitted {b2:+.3f} (w - {w0:.3f})^2 on the logit scale, residual beta "
+            f"precision {phi:.0f} (kept whatever the items: the pilot scored every cell on the same items)"
             + ("" if math.isfinite(phi) else "; precision not finite")
         ),
     )
 
 
-def resolve_effect(spec: str, items: dict[str, int], pilot_dataset: str | None = None) -> Effect:
+def resolve_effect(spec: str, pilot_dataset: str | None = None) -> Effect:
     """`paper`, a number (a curvature, with the paper's vertex and level), or a pilot study directory."""
     from dataclasses import replace
 
@@ -185,12 +182,7 @@ def resolve_effect(spec: str, items: dict[str, int], pilot_dataset: str | None =
     path = Path(spec)
     if not path.exists():
         raise PLWError(f"--effect {spec}: not 'paper', a curvature, or a pilot study directory / results")
-    pilot_items = None
-    if path.is_dir() and (path / "study.yaml").is_file():
-        from plw.experiment.study import load_study
-
-        pilot_items = benchmark_items(load_study(path / "study.yaml"))[0]
-    return pilot_effect(path, pilot_dataset, pilot_items)
+    return pilot_effect(path, pilot_dataset)
 
 
 def power_analysis(
@@ -215,7 +207,7 @@ def power_analysis(
     from plw.analysis.power_search import search
 
     base = study_design(study)
-    effect = resolve_effect(effect_spec, base.design.items, pilot_dataset)
+    effect = resolve_effect(effect_spec, pilot_dataset)
     result = simulate_power(base.design, effect, n_sims, alpha, seed, workers)
     result["approximate_power"] = approximate_power(base.design, effect, alpha)
     out = {
@@ -229,9 +221,16 @@ def power_analysis(
     }
     if search_target is not None:
         cost = cost_model(base)
-        best, frontier = search(base.design, effect, cost, base.available, search_target, alpha)
+        ranked, frontier = search(base.design, effect, cost, base.available, search_target, alpha)
         rows = [{**asdict(c.design), "power": c.power, "cost": c.cost_s} for c in frontier]
-        check = simulate_power(best.design, effect, n_sims, alpha, seed, workers) if best else None
+        # The approximation weighs each benchmark by its own precision, which the fitted model (one
+        # precision for all) does not: simulate the cheapest candidates until one really reaches it.
+        best, check = None, None
+        for cand in ranked[:CHECKS]:
+            check = simulate_power(cand.design, effect, n_sims, alpha, seed, workers)
+            best = cand
+            if check["power"] >= search_target:
+                break
         out["search"] = {
             "target": search_target,
             "cost_unit": "s per dataset" if base.design.cell_seconds else "cells x (1 + items / the study's)",

@@ -110,7 +110,7 @@ def demo_power(study: Study) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {"cells": design.cells, "paper": approximate_power(design, PAPER_EFFECT)}
     if REPLICATION.is_file():
-        effect = pilot_effect(REPLICATION, "short", None)
+        effect = pilot_effect(REPLICATION, "short")
         out["replication"] = approximate_power(design, effect)
         out["replication_curvature"] = effect.curvature
     return out
