@@ -84,3 +84,18 @@ def test_cli_prints_power_and_rejects_bad_effect(tmp_path, monkeypatch, capsys):
     code, out = run_cli(monkeypatch, capsys, "power", str(path), "--effect", str(tmp_path / "none"))
     assert code == 2
     assert "--effect" in out.err and "Traceback" not in out.err
+
+
+def test_exclude_gives_each_dataset_its_own_design(tmp_path):
+    path = study_file(tmp_path)
+    text = path.read_text().replace("dataset: [d]", "dataset: [d, e]")
+    text = text.replace(
+        "datasets: {d: ",
+        "datasets: {e: " + str(REPO.parent / "shared" / "data" / "instruct" / "alpaca_5000.json") + ", d: ",
+    )
+    path.write_text(text + "exclude: [{dataset: e, plw: 0.1}]\n")
+    base = study_design(load_study(path))
+    assert base.dataset == "d" and base.design.plw == (0.0, 0.1, 1.0)
+    assert base.others["e"].plw == (0.0, 1.0) and base.others["e"].cells == 4
+    out = power_analysis(load_study(path), "-2", n_sims=10)
+    assert out["others"]["e"]["approximate_power"] is None  # two levels: no quadratic test

@@ -53,11 +53,17 @@ def print_power(out: dict) -> None:
     d, e, r = out["design"], out["effect"], out["result"]
     items = ", ".join(f"{b} {n}" for b, n in d["items"].items())
     console.print(
-        f"[bold]design[/] (per dataset fit; datasets: {', '.join(out['datasets'])}): {len(d['plw'])} PLW "
-        f"levels x {d['seeds']} seed(s) x {d['models']} model(s) = {d['cells_per_dataset']} cells; "
+        f"[bold]design[/] of dataset {out['dataset']} (each dataset is fitted on its own): {len(d['plw'])} "
+        f"PLW levels x {d['seeds']} seed(s) x {d['models']} model(s) = {d['cells_per_dataset']} cells; "
         f"items per benchmark: {items}",
         highlight=False,
     )
+    for name, other in out["others"].items():
+        power = other["approximate_power"]
+        text = "no quadratic test (fewer than 3 PLW levels)" if power is None else f"power ~{power:.2f}"
+        console.print(
+            f"[bold]dataset {name}[/]: PLW {other['plw']}, {other['cells']} cells: {text}", highlight=False
+        )
     console.print(f"[bold]effect[/]: {e['source']}", highlight=False, soft_wrap=True)
     width = "-" if r["width_median"] is None else f"{r['width_median']:.3f}"
     console.print(

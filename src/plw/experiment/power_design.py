@@ -33,11 +33,15 @@ class StudyDesign:
     """A study's design for power analysis, the items each benchmark could supply, and notes."""
 
     design: Design
+    """The design of `dataset`, the dataset with the most unregularised cells."""
     available: dict[str, int]
     datasets: list[str]
     notes: list[str]
     eval_share: float | None = None
     """Share of a finished cell's wall time spent on benchmarks (None: no finished cell)."""
+    dataset: str = ""
+    others: dict[str, Design] | None = None
+    """The designs of the other datasets (include:/exclude: can make them differ)."""
 
 
 def benchmark_items(study: Study) -> tuple[dict[str, int], dict[str, int], list[str]]:
@@ -88,16 +92,29 @@ def study_design(study: Study) -> StudyDesign:
         share = sum((r.get("eval_time_s") or 0.0) / r["wall_time_s"] for r in runs) / len(runs)
     else:
         notes.append("no finished cells yet: costs are in cells x items, not seconds")
-    if study.include or study.exclude:
-        notes.append("include:/exclude: are ignored here: the power is that of the full grid")
-    design = Design(
-        plw=tuple(study.factors.plw),
-        seeds=len(study.factors.seed),
-        items=items,
-        models=len(study.factors.model),
-        cell_seconds=seconds,
-    )
-    return StudyDesign(design, available, list(study.factors.dataset), notes, share)
+    designs = _dataset_designs(study, items, seconds, notes)
+    main = max(designs, key=lambda name: designs[name].cells)
+    others = {name: d for name, d in designs.items() if name != main}
+    return StudyDesign(designs[main], available, list(designs), notes, share, main, others)
+
+
+def _dataset_designs(study: Study, items: dict[str, int], seconds, notes: list[str]) -> dict[str, Design]:
+    """Per dataset, the PLW levels, seeds and models of the cells the study runs (after include:
+    and exclude:), without regularised cells, which are not part of the PLW fit."""
+    from plw.experiment.cells import expand
+
+    cells = [c for c in expand(study) if c.regularizer == "none"]
+    designs = {}
+    for name in dict.fromkeys(c.dataset for c in cells):
+        mine = [c for c in cells if c.dataset == name]
+        levels = tuple(sorted({c.plw for c in mine}))
+        seeds, models = len({c.seed for c in mine}), len({c.model for c in mine})
+        if len(levels) * seeds * models != len(mine):
+            notes.append(f"dataset {name}: an unbalanced grid ({len(mine)} cells); treated as the full cross")
+        designs[name] = Design(plw=levels, seeds=seeds, items=items, models=models, cell_seconds=seconds)
+    if not designs:
+        raise PLWError("factors.regularizer: the study has no cell without a regulariser to fit PLW on")
+    return designs
 
 
 def cost_model(base: StudyDesign):
@@ -185,6 +202,18 @@ def resolve_effect(spec: str, pilot_dataset: str | None = None) -> Effect:
     return pilot_effect(path, pilot_dataset)
 
 
+def _other(design: Design, effect: Effect, alpha: float) -> dict:
+    """Another dataset's design: its levels and approximate power (no quadratic with < 3 levels)."""
+    from plw.analysis.power import approximate_power
+
+    quadratic = len(design.plw) >= 3
+    return {
+        "plw": list(design.plw),
+        "cells": design.cells,
+        "approximate_power": approximate_power(design, effect, alpha) if quadratic else None,
+    }
+
+
 def power_analysis(
     study: Study,
     effect_spec: str = "paper",
@@ -199,7 +228,8 @@ def power_analysis(
     """Everything `plw power` prints: the design, the effect, simulated power, and a design search.
 
     Returns:
-        {design, datasets, notes, effect, result, search: {best, frontier, check} | None}.
+        {design, dataset, others, datasets, notes, effect, alpha, result,
+        search: {target, cost_unit, best, check, frontier} | None}.
     """
     from dataclasses import asdict
 
@@ -212,6 +242,8 @@ def power_analysis(
     result["approximate_power"] = approximate_power(base.design, effect, alpha)
     out = {
         "design": {**asdict(base.design), "cells_per_dataset": base.design.cells},
+        "dataset": base.dataset,
+        "others": {name: _other(d, effect, alpha) for name, d in (base.others or {}).items()},
         "datasets": base.datasets,
         "notes": base.notes,
         "effect": {**asdict(effect), "critical_plw": effect.critical_plw},
