@@ -140,3 +140,28 @@ def test_pack_is_optimal_and_within_budget(seed):
         )
     )
     assert _cost(batches, lengths, 10) == best
+
+
+def _tiny_falcon_h1(multiplier: float):
+    """A randomly initialised FalconH1, whose forward multiplies the logits by `lm_head_multiplier`."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.FalconH1Config(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, mamba_d_ssm=32, mamba_n_heads=4, mamba_d_head=8, mamba_n_groups=1,
+        mamba_d_state=8, mamba_chunk_size=16, max_position_embeddings=64, lm_head_multiplier=multiplier,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.FalconH1ForCausalLM(config).eval()
+
+
+def test_post_processed_logits_are_scored_as_the_forward_pass():
+    """One rule (plw.loss.head.logit_transform) decides, for training and scoring, whether the plain
+    head gives the model's logits; a multiplier the old scoring list missed gave wrong scores."""
+    model = _tiny_falcon_h1(3.0)
+    rnd = random.Random(1)
+    context, continuation = [rnd.randrange(64) for _ in range(6)], [rnd.randrange(64) for _ in range(3)]
+    choices = [[make_choice(context, continuation, 64)]]
+    [[(lp, _)]] = score_groups(model, choices, 256, pad_id=0)
+    assert lp == pytest.approx(naive_score(model, choices[0][0])[0], abs=1e-4)
+    assert not scoring.ModelCall(model).split  # scored through the model's own forward
+    assert scoring.ModelCall(_tiny_falcon_h1(1.0)).split  # a neutral multiplier keeps the fast path

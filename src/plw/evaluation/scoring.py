@@ -24,6 +24,7 @@ import torch
 
 from plw.errors import PLWError
 from plw.evaluation.gather import Gather, pad_tokens
+from plw.loss.head import logit_transform
 
 # The fixed cost of one forward pass, in tokens of compute: ~40 ms for a 135M model on 2 CPU cores,
 # where a token costs ~1.8 ms. The per-token cost scales with the parameter count and the per-call
@@ -137,16 +138,6 @@ def chunk_units(units: list[Unit], max_tokens: int = CHUNK_TOKENS) -> list[list[
     return [c for c in chunks if c]
 
 
-# Config fields of architectures that post-process logits (soft-capping, scaling) after the
-# vocabulary projection; those models are scored through their own forward instead.
-_LOGIT_POSTPROCESSING = (
-    "final_logit_softcapping",
-    "logit_scale",
-    "logits_scaling",
-    "output_multiplier_scale",
-)
-
-
 class ModelCall:
     """Runs the model and turns selected positions into logits.
 
@@ -157,8 +148,9 @@ class ModelCall:
 
     def __init__(self, model):
         self.model = model
-        config = getattr(model, "config", None)
-        post = any(getattr(config, name, None) for name in _LOGIT_POSTPROCESSING)
+        # Models whose logits are not the plain head's output (soft-capping, multipliers) are scored
+        # through their own forward; the rule is the training loss's (plw.loss.head).
+        post = bool(logit_transform(getattr(model, "config", None)))
         self.decoder = None if post else _attr_call(model, "get_decoder")
         self.lm_head = None if post else _attr_call(model, "get_output_embeddings")
         self.split = self.decoder is not None and self.lm_head is not None

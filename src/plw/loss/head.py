@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 # Config fields that transform the logits after the head (soft-capping, scaling); any of them set to a
-# non-neutral value makes the plain linear head + CE wrong. Values that change nothing are allowed.
+# non-neutral value makes the plain linear head wrong, for the fused training loss and for scoring
+# (`plw.evaluation.scoring`) alike: `logit_transform` is the one rule both use.
 _LOGIT_TRANSFORMS: dict[str, float | None] = {
     "final_logit_softcapping": None,  # Gemma 2/3: tanh soft-capping
     "logit_softcapping": None,
@@ -58,7 +59,7 @@ def supports_chunked_loss(model: nn.Module) -> tuple[bool, str]:
     head = inner.get_output_embeddings()
     if type(head) is not nn.Linear:  # exact type: LoRA, quantised and other subclasses compute more
         return False, f"the output head is {type(head).__name__}, not a plain torch.nn.Linear"
-    reason = _head_weight_problem(head) or _logit_transform(getattr(inner, "config", None))
+    reason = _head_weight_problem(head) or logit_transform(getattr(inner, "config", None))
     return (False, reason) if reason else (True, "")
 
 
@@ -85,7 +86,12 @@ def _head_weight_problem(head: nn.Linear) -> str:
     return ""
 
 
-def _logit_transform(config) -> str:
+def logit_transform(config) -> str:
+    """Why a model's logits are not its plain linear head's output ("" when they are).
+
+    Checks the config and its `text_config` (multimodal wrappers) for any field of
+    `_LOGIT_TRANSFORMS` set to a value that changes the logits.
+    """
     configs = [config, getattr(config, "text_config", None)] if config is not None else []
     for cfg in filter(None, configs):
         for name, neutral in _LOGIT_TRANSFORMS.items():
