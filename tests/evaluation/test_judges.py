@@ -11,7 +11,7 @@ from plw.errors import PLWError
 from plw.evaluation import DummyLM, evaluate, load_judge
 from plw.evaluation.judges.base import HERE, JudgeConfig, render
 from plw.evaluation.judges.endpoint import parse_verdict
-from plw.evaluation.tasks.alpaca_eval import LENGTH_CAVEAT, combine
+from plw.evaluation.tasks.alpaca_eval import combine
 
 ROWS = [
     {"instruction": "Say hi", "output": "hello", "generator": "text_davinci_003", "dataset": "x"},
@@ -168,8 +168,8 @@ def test_endpoint_judge_against_loopback_server(tmp_path, chat_server, monkeypat
         progress=False,
     )
     assert out["alpaca_eval"]["win_rate"] == 1.0
-    notes = json.loads((tmp_path / "out" / "alpaca_eval.metrics.json").read_text())["notes"]
-    assert LENGTH_CAVEAT in notes
+    # Every preference is 1: nothing for the length regression to adjust.
+    assert out["alpaca_eval"]["length_controlled_win_rate"] == 1.0
 
 
 def test_endpoint_errors_are_one_line(tmp_path, chat_server):

@@ -6,9 +6,10 @@ bias: preference = (P(model better | model shown first) + P(model better | model
 `win_rate` counts a preference above 0.5 as a win and exactly 0.5 as half a win; `win_rate_soft` is
 the mean preference.
 
-Caveat: raw win rates favour longer outputs. AlpacaEval 2.0's length-controlled win rate corrects
-this with a regression on the length difference; plw does not, and reports the mean output lengths
-(`avg_length`, `ref_avg_length`, characters) so length shifts between runs are visible.
+Raw win rates favour longer outputs, so `length_controlled_win_rate` (with its standard error) reads
+AlpacaEval 2.0's regression of the preference on the length difference at zero difference
+(`plw.evaluation.length_control`); the mean output lengths (`avg_length`, `ref_avg_length`,
+characters) are reported too.
 
 With an output directory, the model's outputs are saved (`alpaca_eval.generations.json`) before the
 judge is asked: generating 805 answers of up to 512 tokens is the slow part, and a judge that cannot be
@@ -26,6 +27,7 @@ from pathlib import Path
 from plw.errors import PLWError
 from plw.evaluation import metrics as M
 from plw.evaluation.data import DatasetRef, field, text
+from plw.evaluation.length_control import length_controlled_win_rate
 from plw.evaluation.model import EvalLM
 from plw.evaluation.tasks.base import Settings, Task, TaskResult, progress_hook
 from plw.files import write_text_atomic
@@ -33,7 +35,6 @@ from plw.files import write_text_atomic
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = 512
-LENGTH_CAVEAT = "alpaca_eval: win rate is not length-controlled; compare avg_length with ref_avg_length"
 GENERATIONS = "alpaca_eval.generations.json"
 
 
@@ -138,7 +139,7 @@ class AlpacaEval(Task):
 
     def _metrics(self, items: list[dict]) -> tuple[dict[str, float], list[str]]:
         judged = [x for x in items if x["preference"] is not None]
-        notes = [LENGTH_CAVEAT]
+        notes = []
         if len(judged) < len(items):
             notes.append(
                 f"alpaca_eval: {len(items) - len(judged)} of {len(items)} verdicts unreadable, excluded"
@@ -148,6 +149,13 @@ class AlpacaEval(Task):
         metrics = M.summarize(
             [{"win_rate": x["win"], "win_rate_soft": x["preference"]} for x in judged],
             ("win_rate", "win_rate_soft"),
+        )
+        metrics["length_controlled_win_rate"], metrics["length_controlled_win_rate_stderr"] = (
+            length_controlled_win_rate(
+                [x["preference"] for x in judged],
+                [len(x["output"]) for x in judged],
+                [len(x["reference"]) for x in judged],
+            )
         )
         metrics["judge_unreadable"] = 1.0 - len(judged) / len(items)
         metrics["avg_length"] = M.mean([len(x["output"]) for x in items])
