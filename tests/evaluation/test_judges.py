@@ -295,7 +295,8 @@ def test_unknown_judge_key_names_file_and_key(tmp_path):
     [
         ("max_retries: -1\n", "max_retries: "),
         ("timeout: 0\n", "timeout: "),
-        ("verdicts: [a, b, c]\n", "verdicts: "),
+        ("verdicts: [a, b, c, d]\n", "verdicts: "),  # two, or three with a tie
+        ("verdicts: [a]\n", "verdicts: "),
         ("api_key_env: sk-pasted-key\n", "api_key_env: must name an environment variable"),
     ],
 )

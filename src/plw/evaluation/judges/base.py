@@ -28,13 +28,20 @@ class JudgeFile(Strict):
 
     type: Literal["local", "endpoint"]
     prompt: str = "pairwise.txt"
-    verdicts: tuple[str, str] = ("Output (a)", "Output (b)")
+    verdicts: tuple[str, ...] = ("Output (a)", "Output (b)")
     model: str = ""
     chat_template: bool = True
     base_url: str = ""
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(3, ge=0)
+
+    @field_validator("verdicts")
+    @classmethod
+    def _two_or_three(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) not in (2, 3) or not all(v.strip() for v in value):
+            raise ValueError("two non-empty strings ((a) better, (b) better), or three (then a tie)")
+        return value
 
     @field_validator("api_key_env")
     @classmethod
@@ -52,7 +59,8 @@ class JudgeConfig:
     Attributes:
         type: "local" or "endpoint".
         prompt: the prompt template text (placeholders {instruction}, {output_a}, {output_b}).
-        verdicts: the two answers meaning "(a) is better" and "(b) is better".
+        verdicts: the answers meaning "(a) is better" and "(b) is better", and optionally a third
+            meaning a tie, which counts half for each side.
         model: judge model (local: a plw model name; endpoint: the served model's name).
         chat_template: local only; wrap the prompt in the judge model's chat template.
         base_url, api_key_env, timeout, max_retries: endpoint only.
@@ -63,7 +71,7 @@ class JudgeConfig:
 
     type: str
     prompt: str
-    verdicts: tuple[str, str] = ("Output (a)", "Output (b)")
+    verdicts: tuple[str, ...] = ("Output (a)", "Output (b)")
     model: str = ""
     chat_template: bool = True
     base_url: str = ""
@@ -135,8 +143,19 @@ class Judge(ABC):
         """
 
 
+SHIPPED = ("local", "endpoint", "pandalm", "pandalm-endpoint")
+"""Judge configs shipped beside this file, loadable by name."""
+
+
+def preference(probabilities: Sequence[float]) -> float:
+    """P(a better) from verdict probabilities (a, b[, tie]): a tie counts half for each side."""
+    p_a, p_b, *tie = probabilities
+    p_tie = tie[0] if tie else 0.0
+    return (p_a + 0.5 * p_tie) / (p_a + p_b + p_tie)
+
+
 def load_judge(spec: str | Path, lm=None) -> Judge:
-    """A judge from a YAML config path, "local", "endpoint", or "local:MODEL".
+    """A judge from a YAML config path, a shipped name (SHIPPED), or "local:MODEL".
 
     Args:
         spec: config file, a shipped config name, or "local:MODEL" for the shipped local judge with
@@ -147,7 +166,7 @@ def load_judge(spec: str | Path, lm=None) -> Judge:
     model = None
     if spec.startswith("local:"):
         spec, model = "local", spec.split(":", 1)[1]
-    path = HERE / f"{spec}.yaml" if spec in ("local", "endpoint") else Path(spec)
+    path = HERE / f"{spec}.yaml" if spec in SHIPPED else Path(spec)
     config = JudgeConfig.from_file(path)
     if model:
         config = replace(config, model=model)

@@ -22,10 +22,10 @@ from plw.evaluation.judges.base import Judge, JudgeConfig, render
 MAX_TOKENS = 16  # the verdict is a few words; cap the reply
 
 
-def parse_verdict(reply: str, verdicts: tuple[str, str]) -> float | None:
-    """1.0 if the reply names verdict (a) first, 0.0 if (b), None if it names neither."""
+def parse_verdict(reply: str, verdicts: tuple[str, ...]) -> float | None:
+    """1.0 if the reply names verdict (a) first, 0.0 if (b), 0.5 if a tie verdict, None if none."""
     lowered = reply.lower()
-    found = [(lowered.find(v.lower()), p) for v, p in zip(verdicts, (1.0, 0.0), strict=True)]
+    found = [(lowered.find(v.lower()), p) for v, p in zip(verdicts, (1.0, 0.0, 0.5), strict=False)]
     found = [(i, p) for i, p in found if i != -1]
     return min(found)[1] if found else None
 

@@ -1,8 +1,9 @@
-"""A local causal-LM judge: compares the log-probabilities of the two verdicts.
+"""A local causal-LM judge: compares the log-probabilities of the verdicts.
 
-The prompt (optionally in the judge model's chat template) is scored once and both verdicts
-("Output (a)", "Output (b)") are scored as continuations sharing it, so a judgement costs one pass
-over the prompt. P(a better) is the softmax of the two verdict log-probabilities.
+The prompt (optionally in the judge model's chat template) is scored once and every verdict
+("Output (a)", "Output (b)"; PandaLM's "1", "2", "Tie") is scored as a continuation sharing it, so a
+judgement costs one pass over the prompt. The verdicts' probabilities are the softmax of their
+log-probabilities, and P(a better) counts a tie half (`plw.evaluation.judges.base.preference`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from plw.evaluation.judges.base import Judge, JudgeConfig, render
+from plw.evaluation.judges.base import Judge, JudgeConfig, preference, render
 from plw.evaluation.model import EvalLM
 
 
@@ -46,6 +47,8 @@ class LocalJudge(Judge):
             context = self.prompt(instruction, a, b)
             groups.append([(context, verdict) for verdict in self.config.verdicts])
         out: list[float | None] = []
-        for (lp_a, _), (lp_b, _) in self.lm.loglikelihood_grouped(groups):
-            out.append(1.0 / (1.0 + math.exp(min(700.0, lp_b - lp_a))))  # softmax over the two verdicts
+        for scored in self.lm.loglikelihood_grouped(groups):
+            logps = [lp for lp, _ in scored]
+            top = max(logps)
+            out.append(preference([math.exp(lp - top) for lp in logps]))  # a softmax over the verdicts
         return out
