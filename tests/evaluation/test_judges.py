@@ -6,6 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from judge_support import chat_endpoint
 
 from plw.errors import PLWError
 from plw.evaluation import DummyLM, evaluate, load_judge
@@ -102,39 +103,24 @@ def test_alpaca_eval_on_shared_file_with_real_models(stories, bench_dir, tmp_pat
     assert len(items) == 2 and all(0.0 < x["p_model_first"] < 1.0 for x in items)
 
 
-class _ChatServer(BaseHTTPRequestHandler):
-    """OpenAI-compatible /chat/completions: answers with the output that contains GOOD."""
+def _good_reply(body: dict) -> str:
+    """Answers with the output that contains GOOD; UNREADABLE gets an answer naming neither."""
+    prompt = body["messages"][0]["content"]
+    if "UNREADABLE" in prompt:
+        return "I cannot decide."
+    a = prompt.split("## Output (a):")[1].split("## Output (b):")[0]
+    return "Output (a)" if "GOOD" in a else "Sure. Output (b) is better than Output (a)."
 
-    seen: list = []
 
-    def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append((self.path, self.headers.get("Authorization"), body))
-        prompt = body["messages"][0]["content"]
-        a = prompt.split("## Output (a):")[1].split("## Output (b):")[0]
-        verdict = "Output (a)" if "GOOD" in a else "Sure. Output (b) is better than Output (a)."
-        if "UNREADABLE" in prompt:
-            verdict = "I cannot decide."
-        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+SEEN: list = []
+"""Requests the `chat_server` of the running test received: (path, Authorization, body)."""
 
 
 @pytest.fixture
 def chat_server():
-    server = HTTPServer(("127.0.0.1", 0), _ChatServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _ChatServer.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    global SEEN
+    with chat_endpoint(_good_reply) as (url, SEEN):
+        yield url
 
 
 def endpoint_config(tmp_path, base_url):
@@ -155,7 +141,7 @@ def test_endpoint_judge_against_loopback_server(tmp_path, chat_server, monkeypat
         0.0,
         None,
     ]
-    path, auth, body = _ChatServer.seen[0]
+    path, auth, body = SEEN[0]
     assert path == "/v1/chat/completions" and auth == "Bearer sk-test"
     assert body["model"] == "toy-judge" and body["temperature"] == 0
     # End to end: the model's outputs all contain GOOD, so it wins every comparison in both orders.
@@ -344,7 +330,7 @@ def test_unreachable_judge_keeps_generations_and_rerun_only_judges(tmp_path, alp
     result = evaluate(lm, "alpaca_eval", data_dir=alpaca_dir, judge=str(live), output_dir=out, progress=False)
     assert result["alpaca_eval"]["win_rate"] == 1.0
     assert len(lm.calls) == len(ROWS)  # the rerun judged the saved outputs, generate was not called
-    assert len(_ChatServer.seen) == 2 * len(ROWS)
+    assert len(SEEN) == 2 * len(ROWS)
 
 
 def test_saved_generations_of_other_settings_are_not_reused(tmp_path, alpaca_dir):

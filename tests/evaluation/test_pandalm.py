@@ -1,11 +1,9 @@
 """The PandaLM judge preset: its prompt, its three verdicts (a tie counts half), local and endpoint."""
 
-import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from judge_support import chat_endpoint
 
 from plw.evaluation.judges.base import HERE, JudgeConfig, load_judge, preference, render
 from plw.evaluation.judges.endpoint import parse_verdict
@@ -68,34 +66,14 @@ def test_local_pandalm_runs_a_real_tiny_model(stories):
     assert 0 < p < 1 and 0 < q < 1
 
 
-class _PandaServer(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        reply = "Tie\n\n### Reason: both fine." if "Blue" in body["messages"][0]["content"] else "2\n\n"
-        data = json.dumps({"choices": [{"message": {"content": reply}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _panda_reply(body: dict) -> str:
+    return "Tie\n\n### Reason: both fine." if "Blue" in body["messages"][0]["content"] else "2\n\n"
 
 
 def test_endpoint_pandalm(tmp_path):
-    server = HTTPServer(("127.0.0.1", 0), _PandaServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        text = (
-            (HERE / "pandalm-endpoint.yaml")
-            .read_text()
-            .replace("http://127.0.0.1:8000/v1", f"http://127.0.0.1:{server.server_address[1]}/v1")
-        )
+    with chat_endpoint(_panda_reply) as (url, _):
+        text = (HERE / "pandalm-endpoint.yaml").read_text().replace("http://127.0.0.1:8000/v1", url)
         (tmp_path / "pandalm.txt").write_text((HERE / "pandalm.txt").read_text())
         (tmp_path / "judge.yaml").write_text(text.replace("max_retries: 3", "max_retries: 0"))
         judge = load_judge(tmp_path / "judge.yaml")
         assert judge.prefer_a([("Name a colour.", "Blue.", "x"), ("q", "a", "b")]) == [0.5, 0.0]
-    finally:
-        server.shutdown()
-        server.server_close()
