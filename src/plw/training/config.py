@@ -6,10 +6,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from plw.config import Strict
 from plw.data.sources import LOCAL_SUFFIXES
+from plw.data.weights import TokenWeights, Weight, unit_weight
 
 MAX_SEED = 2**32 - 1  # transformers.set_seed seeds numpy too, whose seeds are 0 .. 2**32 - 1
 
@@ -40,6 +41,11 @@ class DataConfig(Finite):
     assistant_turns: Literal["all", "last"] = Field(
         "all", description="chat: which assistant turns are completion; with 'last', earlier ones weigh PLW"
     )
+    sample_weight_field: str | None = Field(
+        None,
+        description="record field holding a per-record sample weight in [0, 1] that multiplies all its "
+        "token weights (absent in a record: 1); null = no sample weights",
+    )
 
     @field_validator("path")
     @classmethod
@@ -50,6 +56,19 @@ class DataConfig(Finite):
         if path.suffix in LOCAL_SUFFIXES and not path.is_file():
             raise ValueError(f"data file not found: {value}")
         return value
+
+
+class RoleWeights(Finite):
+    """Chat: the weight of each role's message content; null weighs it by its side (PLW or completion)."""
+
+    system: Weight | None = Field(None, description="system messages")
+    user: Weight | None = Field(None, description="user messages")
+    assistant: Weight | None = Field(
+        None,
+        description="assistant messages (the last turn, and earlier ones "
+        "unless earlier_assistant_weight is set or assistant_turns is 'last')",
+    )
+    tool: Weight | None = Field(None, description="tool messages")
 
 
 class LoraSettings(Finite):
@@ -89,6 +108,20 @@ class TrainConfig(Finite):
     )
     prompt_loss_weight: float | Literal["auto"] = Field(
         description="PLW in [0, 1]: 0 masks the prompt, 1 is plain LM loss; 'auto' picks it from Rg"
+    )
+    completion_loss_weight: Weight = Field(1.0, description="weight of completion tokens")
+    role_weights: RoleWeights = Field(
+        default_factory=RoleWeights, description="chat: per-role weights of message content"
+    )
+    template_weight: Weight | None = Field(
+        None,
+        description="chat: weight of the chat template's own tokens (role headers, end-of-turn markers); "
+        "null weighs them by their side, as PLW alone does",
+    )
+    earlier_assistant_weight: Weight | None = Field(
+        None,
+        description="chat: weight of assistant turns before the last one; null weighs them as the last "
+        "(assistant_turns 'all') or as prompt (assistant_turns 'last')",
     )
     max_length: int = Field(512, ge=8, description="maximum tokens per example")
     truncation: Literal["left", "right", "drop"] = Field(
@@ -151,9 +184,25 @@ class TrainConfig(Finite):
     @field_validator("prompt_loss_weight")
     @classmethod
     def _plw_range(cls, value: float | str) -> float | str:
-        if isinstance(value, float | int) and not 0.0 <= value <= 1.0:
-            raise ValueError(f"must be in [0, 1], got {value}")
-        return value
+        return unit_weight(value) if isinstance(value, float | int) else value
+
+    @model_validator(mode="after")
+    def _some_token_counts(self) -> TrainConfig:
+        chat = [*self.role_weights.model_dump().values(), self.template_weight, self.earlier_assistant_weight]
+        if self.prompt_loss_weight == 0 and self.completion_loss_weight == 0 and not any(chat):
+            raise ValueError("prompt_loss_weight and completion_loss_weight are both 0: no token would count")
+        return self
+
+    def token_weights(self, prompt_loss_weight: float) -> TokenWeights:
+        """The token weight spec of this config, with PLW resolved ('auto' replaced by its value)."""
+        roles = {role: w for role, w in self.role_weights.model_dump().items() if w is not None}
+        return TokenWeights(
+            prompt=prompt_loss_weight,
+            completion=self.completion_loss_weight,
+            roles=roles,
+            template=self.template_weight,
+            earlier_assistant=self.earlier_assistant_weight,
+        )
 
     @field_validator("lr_scheduler")
     @classmethod

@@ -1,0 +1,133 @@
+"""Token loss weights: which weight each token of an example gets.
+
+Tokenisation labels every token with a part (`plw.batch.PARTS`: prompt, completion, a chat role,
+the chat template's own tokens, an earlier assistant turn), its side (`completion_mask`), the weight
+of the chat message it belongs to (-1.0: none given) and the record's sample weight. A
+`TokenWeights` spec turns these into `loss_weights`. One token's weight, by precedence:
+
+    sample_weight x (message weight, if the message has one
+                     else earlier_assistant, for an assistant turn before the last one, if set
+                     else template, for the chat template's own tokens, if set
+                     else roles[role], for a message's content, if set
+                     else completion if completion_mask else prompt)
+
+The paper's PLW is the special case prompt = PLW, completion = 1 and nothing else set: then every
+weight is exactly `1.0 if completion_mask else PLW`, as before token parts existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from plw.batch import PARTS, ROLES
+from plw.errors import PLWError
+
+NO_WEIGHT = -1.0  # `message_weights` entry of a token whose message gives no weight
+
+
+def unit_weight(value: float) -> float:
+    """The one rule for every loss weight: a number in [0, 1].
+
+    Raises:
+        ValueError: outside [0, 1] (pydantic reports it against the config key).
+    """
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be in [0, 1], got {value}")
+    return value
+
+
+Weight = Annotated[float, AfterValidator(unit_weight)]
+"""A loss weight in config models: a float in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class TokenWeights:
+    """How much each kind of token counts; see the module docstring for the precedence.
+
+    Attributes:
+        prompt: weight of prompt-side tokens (the paper's PLW).
+        completion: weight of completion-side tokens.
+        roles: per-role weight of a chat message's content (system, user, assistant, tool); a role
+            not given weighs by its side (prompt or completion).
+        template: weight of the chat template's own tokens (role headers, end-of-turn markers);
+            None weighs them by their side, as plain PLW does.
+        earlier_assistant: weight of the content of assistant turns before the last one; None
+            weighs them by their side (completion with assistant_turns 'all', prompt with 'last')
+            and, on the completion side, by the assistant role weight.
+    """
+
+    prompt: float
+    completion: float = 1.0
+    roles: Mapping[str, float] = field(default_factory=dict)
+    template: float | None = None
+    earlier_assistant: float | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.roles) - set(ROLES))
+        if unknown:
+            raise PLWError(f"role weight for unknown role '{unknown[0]}': roles are {', '.join(ROLES)}")
+        named = {
+            "prompt_loss_weight": self.prompt,
+            "completion_loss_weight": self.completion,
+            "template_weight": self.template,
+            "earlier_assistant_weight": self.earlier_assistant,
+            **{f"role_weights.{role}": value for role, value in self.roles.items()},
+        }
+        for name, value in named.items():
+            if value is not None and not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+                raise PLWError(f"{name} must be in [0, 1], got {value!r}")
+
+    def is_plain(self) -> bool:
+        """True when only prompt and completion weights are set (no per-part rule applies)."""
+        return not self.roles and self.template is None and self.earlier_assistant is None
+
+    def table(self) -> list[tuple[float, float]]:
+        """(prompt-side, completion-side) weight per part id, before message and sample weights."""
+        side = (float(self.prompt), float(self.completion))
+        out = []
+        for part in PARTS:
+            if part == "template" and self.template is not None:
+                out.append((self.template, self.template))
+            elif part == "assistant_earlier":
+                done = self.earlier_assistant
+                by_role = self.roles.get("assistant", side[1])
+                out.append((side[0], by_role) if done is None else (done, done))
+            elif part in self.roles:
+                out.append((self.roles[part], self.roles[part]))
+            else:
+                out.append(side)
+        return out
+
+
+def example_weights(
+    completion_mask: Sequence[int],
+    weights: TokenWeights,
+    *,
+    token_parts: Sequence[int] | None = None,
+    message_weights: Sequence[float] | None = None,
+    sample_weight: float = 1.0,
+) -> list[float]:
+    """An example's `loss_weights` [T] from its per-token labels [T] and a spec.
+
+    Args:
+        completion_mask: 1 on completion-side tokens, [T].
+        weights: the spec.
+        token_parts: index into `PARTS` per token, [T]; None for examples encoded without parts.
+        message_weights: the message's own weight per token, `NO_WEIGHT` where none, [T].
+        sample_weight: the record's weight, multiplying every token's.
+    """
+    if token_parts is None or weights.is_plain():
+        side = (float(weights.prompt), float(weights.completion))
+        out = [side[m] for m in completion_mask]
+    else:
+        table = weights.table()
+        out = [table[p][m] for p, m in zip(token_parts, completion_mask, strict=True)]
+    if message_weights is not None:
+        out = [w if given < 0 else given for w, given in zip(out, message_weights, strict=True)]
+    if sample_weight != 1.0:
+        out = [w * sample_weight for w in out]
+    return out
