@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from plw.cli.eval import register
 from plw.errors import PLWError
-from plw.evaluation import DummyLM, evaluate, expand_tasks
+from plw.evaluation import DummyLM, EvalOptions, evaluate, expand_tasks
+from plw.evaluation.options import OptionError
 
 
 def test_outputs_and_summary(tiny_data, tmp_path):
@@ -88,6 +89,21 @@ def test_accepts_model_and_tokenizer_pair(stories, tiny_data):
     assert 0.0 <= out["piqa"]["acc"] <= 1.0
 
 
+def test_an_options_object_scores_as_its_keywords(stories, tiny_data, tmp_path):
+    options = EvalOptions(tasks=["piqa", "winogrande"], data_dir=tiny_data, limit=1, batch_size=2)
+    by_object = evaluate(stories, options, tmp_path / "out", progress=False)
+    by_keywords = evaluate(
+        stories, "piqa,winogrande", data_dir=tiny_data, limit=1, batch_size=2, progress=False
+    )
+    assert json.dumps(by_object) == json.dumps(by_keywords)  # as text: one item's stderr is NaN
+    assert set(by_object) == {"piqa", "winogrande"}
+    # Keywords beside an options object replace its values (validated again, as any keywords).
+    assert set(evaluate(stories, options, tasks="piqa", progress=False)) == {"piqa"}
+    with pytest.raises(OptionError, match="^limit: must be at least 1, got 0$"):
+        evaluate(stories, options, limit=0, progress=False)
+    assert options.limit == 1
+
+
 @pytest.fixture
 def app():
     app = typer.Typer()
@@ -150,6 +166,11 @@ BAD_FLAGS = [
     (["--batch-size", "-2"], "--batch-size: must be at least 1, got -2"),
     (["--max-new-tokens", "0"], "--max-new-tokens: must be at least 1, got 0"),
     (["--limit", "0"], "--limit: must be at least 1, got 0"),
+    (["--num-fewshot", "-1"], "--num-fewshot: must be at least 0, got -1"),
+    (
+        ["-t", "alpaca_eval"],
+        "--judge: task alpaca_eval needs a judge (local, endpoint, local:MODEL or a YAML)",
+    ),
 ]
 
 
@@ -173,9 +194,10 @@ def test_cli_bad_option_is_one_line_exit_2(tmp_path, monkeypatch, capsys, no_mod
         ({"template": "alpca"}, "template: unknown template 'alpca' (allowed: alpaca, chat, none)"),
         ({"batch_size": 0}, "batch_size: must be at least 1, got 0"),
         ({"max_new_tokens": 0}, "max_new_tokens: must be at least 1"),
+        ({"tasks": "alpaca_eval"}, "judge: task alpaca_eval needs a judge"),
     ],
 )
 def test_evaluate_checks_options_before_loading(tiny_data, no_model_load, options, expected):
-    with pytest.raises(PLWError) as err:
-        evaluate("some-model", "piqa", data_dir=tiny_data, progress=False, **options)
-    assert str(err.value).startswith(expected)
+    with pytest.raises(OptionError) as err:  # the field's name, not a flag's
+        evaluate("some-model", options.pop("tasks", "piqa"), data_dir=tiny_data, progress=False, **options)
+    assert str(err.value).startswith(expected) and "--" not in str(err.value)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from plw.cli.console import console, err_console
-from plw.evaluation.options import DTYPES, TEMPLATES, check_options
+from plw.errors import PLWError
+from plw.evaluation.options import EvalOptions, OptionError, eval_options
+
+
+def _option(field: str, *flags: str):
+    """A typer option for an `EvalOptions` field: its default and description, as declared there."""
+    info = EvalOptions.model_fields[field]
+    return typer.Option(info.get_default(call_default_factory=True), *flags, help=info.description)
 
 
 def eval_command(
@@ -21,58 +30,53 @@ def eval_command(
         help="comma list: arc_easy, piqa, ..., aliases paper/wmt/multiple_choice, lmeval:NAME",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="output directory (reruns skip finished tasks)"),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="local benchmark files (hub row schema)"),
-    limit: int | None = typer.Option(None, "--limit", help="score only the first N items of each task"),
-    num_fewshot: int = typer.Option(0, "--num-fewshot", help="few-shot examples per prompt"),
-    batch_size: int = typer.Option(16, "--batch-size", help="sequences per forward pass"),
-    adapter: Path | None = typer.Option(None, "--adapter", help="LoRA adapter directory on top of --model"),
-    judge: str | None = typer.Option(
-        None, "--judge", help="alpaca_eval judge: local, endpoint, local:MODEL or a judge YAML"
-    ),
-    template: str = typer.Option(
-        "alpaca", "--template", help=f"instruction prompt template: {', '.join(TEMPLATES)}"
-    ),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="override generation budgets"),
-    seed: int = typer.Option(1234, "--seed", help="few-shot sampling seed"),
-    dtype: str = typer.Option("float32", "--dtype", help=f"weights dtype: {', '.join(DTYPES)}"),
+    data_dir: Path | None = _option("data_dir", "--data-dir"),
+    limit: int | None = _option("limit", "--limit"),
+    num_fewshot: int = _option("num_fewshot", "--num-fewshot"),
+    batch_size: int = _option("batch_size", "--batch-size"),
+    adapter: Path | None = _option("adapter", "--adapter"),
+    judge: str | None = _option("judge", "--judge"),
+    template: str = _option("template", "--template"),
+    max_new_tokens: int | None = _option("max_new_tokens", "--max-new-tokens"),
+    seed: int = _option("seed", "--seed"),
+    dtype: str = _option("dtype", "--dtype"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Evaluate a model on benchmarks; writes OUT/<task>.jsonl and OUT/summary.json."""
-    # One line naming the flag, before any model loads (evaluate checks the same rules again).
-    check_options(
-        dtype=dtype,
-        template=template,
-        batch_size=batch_size,
-        limit=limit,
-        num_fewshot=num_fewshot,
-        max_new_tokens=max_new_tokens,
-        flags=True,
-    )
-    from plw.files import check_output_path
+    with _flag_names():
+        # Validated once, before any model loads; evaluate takes them as they are.
+        options = eval_options(
+            tasks=tasks,
+            data_dir=data_dir,
+            limit=limit,
+            num_fewshot=num_fewshot,
+            batch_size=batch_size,
+            adapter=adapter,
+            judge=judge,
+            template=template,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            dtype=dtype,
+        )
+        from plw.files import check_output_path
 
-    check_output_path(output, kind="dir", what="-o/--output")  # before the slow imports and model load
-    from plw.evaluation.run import evaluate
+        check_output_path(output, kind="dir", what="-o/--output")  # before the slow imports and model load
+        from plw.evaluation.run import evaluate
 
-    results = evaluate(
-        model,
-        tasks,
-        data_dir=data_dir,
-        limit=limit,
-        num_fewshot=num_fewshot,
-        output_dir=output,
-        batch_size=batch_size,
-        judge=judge,
-        template=template,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        adapter=adapter,
-        dtype=dtype,
-        progress=progress,
-    )
+        results = evaluate(model, options, output, progress=progress)
     if limit is not None:
         err_console.print(f"[yellow]note:[/] scores use the first {limit} items of each task only (--limit)")
     print_summary(results)
     console.print(f"results in {output}/summary.json")
+
+
+@contextmanager
+def _flag_names() -> Iterator[None]:
+    """Reword an `OptionError` with the flag a user typed (`batch_size` -> `--batch-size`)."""
+    try:
+        yield
+    except OptionError as err:
+        raise PLWError(f"--{err.field.replace('_', '-')}: {err.reason}") from None
 
 
 def print_summary(results: dict[str, dict[str, float]]) -> None:

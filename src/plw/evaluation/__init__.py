@@ -1,8 +1,12 @@
 """Evaluation suite: lm-eval-compatible multiple choice, TruthfulQA generation, WMT translation and
 AlpacaEval-style judged win rates, behind one small model interface.
 
-    from plw.evaluation import evaluate
-    scores = evaluate("smollm2-135m-instruct", "arc_easy,piqa", data_dir="../shared/data/bench", limit=100)
+    from plw.evaluation import EvalOptions, evaluate
+    options = EvalOptions(tasks=["arc_easy", "piqa"], data_dir="../shared/data/bench", limit=100)
+    scores = evaluate("smollm2-135m-instruct", options, output_dir="runs/eval/smollm2")
+    scores = evaluate("smollm2-135m-instruct", "piqa", data_dir="../shared/data/bench")  # as keywords
+
+`EvalOptions` (`plw.evaluation.options`) validates once, when built; a bad value names its field.
 
 Heavy modules load lazily so importing this package stays cheap.
 """
@@ -11,6 +15,8 @@ from importlib import import_module
 
 _LAZY = {
     "evaluate": "plw.evaluation.run",
+    "EvalOptions": "plw.evaluation.options",
+    "OptionError": "plw.evaluation.options",
     "resolve_lm": "plw.evaluation.run",
     "EvalLM": "plw.evaluation.model",
     "DummyLM": "plw.evaluation.model",

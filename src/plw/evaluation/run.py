@@ -19,9 +19,9 @@ from typing import Any
 
 from plw.errors import PLWError
 from plw.evaluation.model import EvalLM
-from plw.evaluation.options import check_options
+from plw.evaluation.options import EvalOptions, OptionError, eval_options
 from plw.evaluation.tasks import expand_tasks, get_task
-from plw.evaluation.tasks.base import FEWSHOT_SEED, Settings, Task, TaskResult
+from plw.evaluation.tasks.base import Settings, Task, TaskResult
 from plw.files import check_output_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -29,78 +29,57 @@ log = logging.getLogger(__name__)
 
 def evaluate(
     model: str | Path | EvalLM | tuple,
-    tasks: str | Iterable[str],
-    data_dir: str | Path | None = None,
-    limit: int | None = None,
-    num_fewshot: int = 0,
+    options: EvalOptions | str | Iterable[str],
     output_dir: str | Path | None = None,
     *,
-    batch_size: int = 16,
-    judge: Any = None,
-    template: str = "alpaca",
-    max_new_tokens: int | None = None,
-    seed: int = FEWSHOT_SEED,
-    adapter: str | Path | None = None,
-    dtype: str = "float32",
     progress: bool = True,
+    **fields: Any,
 ) -> dict[str, dict[str, float]]:
     """Evaluate a model on tasks.
+
+        evaluate(lm, EvalOptions(tasks=["piqa"], limit=100), "out")
+        evaluate(lm, "arc_easy,piqa", data_dir="bench", limit=100)    # the same, options as keywords
 
     Args:
         model: a model spec (name, directory, GGUF, or LoRA adapter directory), an `EvalLM`, or a
             (transformers model, tokenizer) pair.
-        tasks: task names or aliases, as a list or a comma-separated string.
-        data_dir: local benchmark files in the hub row schema; None loads from the hub.
-        limit: score only the first `limit` items of each task.
-        num_fewshot: few-shot examples per prompt.
+        options: an `EvalOptions` (validated when built, used as it is), or task names or aliases
+            (a list or a comma-separated string) with the other `EvalOptions` fields as `fields`.
         output_dir: where to write results; enables resuming.
-        batch_size: sequences per forward pass (HF models built here).
-        judge: alpaca_eval judge: a `Judge`, or a spec for `load_judge` ("local", "endpoint",
-            "local:MODEL", a YAML path).
-        template: prompt template for instruction tasks (`plw.evaluation.options.TEMPLATES`:
-            "alpaca", "chat" or "none").
-        max_new_tokens: override each generation task's budget.
-        seed: few-shot sampling seed.
-        adapter: LoRA adapter directory applied on top of a spec `model`.
-        dtype: weights dtype for a spec `model` (`plw.evaluation.options.DTYPES`).
         progress: show a progress bar.
+        fields: `EvalOptions` fields (`data_dir`, `limit`, `batch_size`, `judge`, ...); with an
+            `EvalOptions`, they replace its values.
 
     Returns:
         {task: {metric: value}}, stderr values as "<metric>_stderr" (the content of summary.json).
 
     Raises:
-        PLWError: unknown task, an option outside its allowed values (unknown dtype or template, a
-            batch size, limit or generation budget below 1), missing or malformed data, unloadable
+        OptionError: a field in `fields` that is unknown or breaks its rule (`plw.evaluation.options`),
+            before any model loads.
+        PLWError: unknown task, missing or malformed data, unusable output directory, unloadable
             model or judge.
     """
-    names = expand_tasks(tasks)
-    # The rules plw eval checks too (plw.evaluation.options), before any model loads.
-    check_options(
-        dtype=dtype,
-        template=template,
-        batch_size=batch_size,
-        limit=limit,
-        num_fewshot=num_fewshot,
-        max_new_tokens=max_new_tokens,
-    )
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise PLWError(f"data directory not found: {data_dir}")
+    options = _as_options(options, fields)
+    names = expand_tasks(options.tasks)
+    if options.data_dir is not None and not options.data_dir.is_dir():
+        raise PLWError(f"data directory not found: {options.data_dir}")
     out = (
         check_output_path(output_dir, kind="dir", what="output directory") if output_dir is not None else None
     )
     settings = Settings(
-        Path(data_dir) if data_dir else None,
-        limit,
-        num_fewshot,
-        seed,
-        max_new_tokens,
-        None,
-        template,
+        data_dir=options.data_dir,
+        limit=options.limit,
+        num_fewshot=options.num_fewshot,
+        seed=options.seed,
+        max_new_tokens=options.max_new_tokens,
+        template=options.template,
         output_dir=out,  # alpaca_eval keeps its generations there before judging
     )
-    lm = resolve_lm(model, adapter=adapter, dtype=dtype, batch_size=batch_size)
+    if "alpaca_eval" in names and options.judge is None:  # before the model loads
+        raise OptionError("judge", "task alpaca_eval needs a judge (local, endpoint, local:MODEL or a YAML)")
+    lm = resolve_lm(model, adapter=options.adapter, dtype=options.dtype, batch_size=options.batch_size)
     if "alpaca_eval" in names:
-        settings.judge = _resolve_judge(judge)
+        settings.judge = _resolve_judge(options.judge)
     key = _settings_key(lm, settings)
     pending = [n for n in names if out is None or not _finished(out, n, key)]
     # Load and validate all data before running anything: a bad file fails fast, not after hours.
@@ -117,6 +96,14 @@ def evaluate(
                 # The summary covers every task finished in `out`, including earlier runs' tasks.
                 _write_json(out / "summary.json", _read_results(out, None))
     return results
+
+
+def _as_options(options: EvalOptions | str | Iterable[str], fields: dict[str, Any]) -> EvalOptions:
+    """`options` as they are, or validated once from task names (or `options`' values) and `fields`."""
+    if not isinstance(options, EvalOptions):
+        return eval_options(tasks=options, **fields)
+    # dict(): field values as they are (a Judge object stays one), not dumped.
+    return eval_options(**{**dict(options), **fields}) if fields else options
 
 
 def resolve_lm(model, *, adapter=None, dtype: str = "float32", batch_size: int = 16) -> EvalLM:
@@ -137,10 +124,6 @@ def resolve_lm(model, *, adapter=None, dtype: str = "float32", batch_size: int =
 
 
 def _resolve_judge(judge):
-    if judge is None:
-        raise PLWError(
-            "task alpaca_eval needs a judge: pass --judge (local, endpoint, local:MODEL or a YAML)"
-        )
     if isinstance(judge, str | Path):
         from plw.evaluation.judges import load_judge
 

@@ -164,21 +164,12 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
 
 def evaluate_cell(settings, lm: Any, out: Path) -> list[dict[str, Any]]:
     """Benchmark rows for a loaded (model, tokenizer) pair, with outputs in `out`."""
+    from plw.evaluation.options import BenchmarkOptions, EvalOptions
     from plw.evaluation.run import evaluate
 
-    scores = evaluate(
-        lm,
-        settings.tasks,
-        data_dir=settings.data_dir,
-        limit=settings.limit,
-        num_fewshot=settings.num_fewshot,
-        output_dir=out,
-        batch_size=settings.batch_size,
-        judge=settings.judge,
-        template=settings.template,
-        max_new_tokens=settings.max_new_tokens,
-        progress=False,
-    )
+    # The study's eval: section extends BenchmarkOptions; those fields are evaluate's options.
+    options = EvalOptions(**{name: getattr(settings, name) for name in BenchmarkOptions.model_fields})
+    scores = evaluate(lm, options, out, progress=False)
     return score_rows(scores)
 
 
