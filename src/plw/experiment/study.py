@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_va
 
 from plw.config import Strict, apply_overrides, read_yaml, validate
 from plw.errors import PLWError
-from plw.evaluation.options import TEMPLATES, valid_template
+from plw.evaluation.options import BenchmarkOptions
 from plw.training.config import MAX_SEED
 
 PAPER_PLW_LEVELS = (0.0, 5e-4, 2.236e-3, 1e-2, 2.463e-2, 5e-2, 1e-1, 2.463e-1, 5e-1, 1.0)
@@ -118,20 +118,13 @@ class Factors(Strict):
         return values
 
 
-class EvalSettings(Strict):
-    """Benchmarks (passed to `plw.evaluation.run.evaluate`) and the paper's mechanism measures."""
+class EvalSettings(BenchmarkOptions):
+    """Benchmarks (`plw.evaluation.options.BenchmarkOptions`) and the paper's mechanism measures.
 
-    tasks: list[str] = Field(default_factory=list, description="benchmark names or aliases; empty = none")
-    data_dir: str | None = Field(None, description="local benchmark files; null loads from the hub")
-    limit: int | None = Field(None, ge=1, description="score only the first N items of each task")
-    num_fewshot: int = Field(0, ge=0, description="few-shot examples per prompt")
-    batch_size: int = Field(16, ge=1, description="sequences per forward pass")
-    # The rule plw eval and evaluate apply (plw.evaluation.options), so a typo fails at load, not in a cell.
-    template: Annotated[str, AfterValidator(valid_template)] = Field(
-        "alpaca", description=f"prompt template of instruction tasks: {', '.join(TEMPLATES)}"
-    )
-    max_new_tokens: int | None = Field(None, ge=1, description="override each generation task's budget")
-    judge: str | None = Field(None, description="alpaca_eval judge: local, endpoint, local:MODEL or a YAML")
+    No tasks: no benchmarks. The benchmark fields keep `evaluate`'s rules, so a typo fails at load,
+    not in a cell.
+    """
+
     weight_distance: bool = Field(
         True, description="L2 / relative distance of the weights from the base model"
     )
