@@ -1,7 +1,9 @@
 """Cells of a study: the grid, stable cell ids, and each cell's resolved training config.
 
-A cell id is readable and stable: `plw=0.1__model=stories260K__dataset=alpaca__seed=0__reg=none`.
-Values are reduced to filesystem-safe labels (a path becomes its last component); whenever that
+A cell id is readable and stable: `plw=0.1__model=stories260K__dataset=alpaca__seed=0__reg=none`,
+followed by `__<path>=<value>` for each extra factor (`__learning_rate=1e-05`, sorted by path), so a
+study without extra factors keeps the ids it always had. Values are reduced to filesystem-safe labels
+(a path becomes its last component); whenever that
 loses information, or the id would be longer than MAX_ID_LENGTH, a short hash of the exact factor
 values is appended, so distinct cells never share an id.
 """
@@ -10,12 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from plw.errors import PLWError
+from plw.experiment.factors import (
+    PREFIX,
+    canonical,
+    factor_column,
+    set_path,
+    split_keys,
+    value_json,
+    value_label,
+    value_text,
+)
 from plw.experiment.study import FACTORS, Study, error_text, format_number, parse_regularizer
 
 MAX_ID_LENGTH = 120
@@ -32,14 +45,21 @@ class Cell:
     dataset: str
     seed: int
     regularizer: str
+    extra: tuple[tuple[str, str], ...] = ()
+    """Extra factors: (path, canonical JSON of the value), sorted by path."""
 
     @property
     def id(self) -> str:
         return cell_id(self)
 
+    def extra_values(self) -> dict[str, Any]:
+        """The extra factors' values, keyed by path (`learning_rate`, `lora.r`)."""
+        return {path: json.loads(text) for path, text in self.extra}
+
     def factors(self) -> dict[str, Any]:
-        """The factor values, keyed by factor name."""
-        return asdict(self)
+        """The factor values, keyed by factor name (extra factors by `train.<path>`)."""
+        fixed = {k: v for k, v in asdict(self).items() if k != "extra"}
+        return {**fixed, **{factor_column(p): v for p, v in self.extra_values().items()}}
 
 
 def _label(value: str) -> str:
@@ -60,6 +80,9 @@ def cell_id(cell: Cell) -> str:
         f"plw={format_number(cell.plw)}__model={_label(cell.model)}__dataset={_label(cell.dataset)}"
         f"__seed={cell.seed}__reg={_UNSAFE.sub('_', cell.regularizer)}"
     )
+    for path, value in cell.extra_values().items():
+        exact += f"__{path}={value_text(value)}"
+        readable += f"__{_UNSAFE.sub('_', path)}={value_label(value)}"
     if readable == exact and len(exact) <= MAX_ID_LENGTH:
         return exact
     digest = hashlib.sha256(exact.encode()).hexdigest()[:8]
@@ -71,24 +94,52 @@ def _as_list(value: Any) -> list:
 
 
 def _selector(study: Study, entry: dict[str, Any], where: str) -> dict[str, list]:
-    """Normalise a partial factor mapping (scalars or lists) to canonical value lists."""
+    """Normalise a partial factor mapping (scalars or lists) to canonical value lists.
+
+    Extra factors come back keyed `train.<path>`, their values as canonical JSON.
+    """
     from pydantic import ValidationError
 
     from plw.experiment.study import Factors
 
-    template = study.factors.model_dump()
-    data = {**template, **{k: _as_list(v) for k, v in entry.items()}}
+    declared = set(study.factors.train)
     try:
-        canonical = Factors.model_validate(data)
+        fixed, extra = split_keys(entry, declared)
+    except ValueError as err:
+        raise PLWError(f"{where}: {err}") from None
+    unknown = sorted(set(extra) - declared)
+    if unknown:
+        raise PLWError(
+            f"{where}: {PREFIX}{unknown[0]} is not a factor of the study (declare it under factors:)"
+        )
+    template = study.factors.model_dump(exclude={"train"})
+    try:
+        valid = Factors.model_validate({**template, **{k: _as_list(v) for k, v in fixed.items()}})
     except ValidationError as err:
         first = err.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "(entry)"
         raise PLWError(f"{where}.{key}: {error_text(first)}") from None
-    return {k: getattr(canonical, k) for k in entry}
+    out = {k: getattr(valid, k) for k in fixed}
+    for path, values in extra.items():
+        out[PREFIX + path] = [value_json(canonical(v)) for v in _as_list(values)]
+    return out
+
+
+def _grid(study: Study) -> dict[str, list]:
+    """Every factor's levels: the five by name, extra ones by `train.<path>` as canonical JSON."""
+    grid: dict[str, list] = study.factors.model_dump(exclude={"train"})
+    for path, values in sorted(study.factors.train.items()):
+        grid[PREFIX + path] = [value_json(v) for v in values]
+    return grid
 
 
 def _product(factors: dict[str, list]) -> list[Cell]:
-    return [Cell(*values) for values in itertools.product(*(factors[f] for f in FACTORS))]
+    extra = sorted(k for k in factors if k.startswith(PREFIX))
+    cells = []
+    for values in itertools.product(*(factors[f] for f in (*FACTORS, *extra))):
+        pairs = tuple((k[len(PREFIX) :], v) for k, v in zip(extra, values[len(FACTORS) :], strict=True))
+        cells.append(Cell(*values[: len(FACTORS)], extra=pairs))
+    return cells
 
 
 def expand(study: Study, source: str = "study") -> list[Cell]:
@@ -101,7 +152,7 @@ def expand(study: Study, source: str = "study") -> list[Cell]:
     Raises:
         PLWError: an entry with a bad value, or two cells with the same id.
     """
-    base = study.factors.model_dump()
+    base = _grid(study)
     excludes = [_selector(study, e, f"{source}: exclude.{i}") for i, e in enumerate(study.exclude)]
     parts = [("factors", [c for c in _product(base) if not any(_matches(c, sel) for sel in excludes)])]
     for index, entry in enumerate(study.include):
@@ -122,7 +173,8 @@ def expand(study: Study, source: str = "study") -> list[Cell]:
 
 
 def _matches(cell: Cell, selector: dict[str, list]) -> bool:
-    return all(getattr(cell, key) in values for key, values in selector.items())
+    extra = {PREFIX + path: text for path, text in cell.extra}
+    return all((extra[k] if k in extra else getattr(cell, k)) in values for k, values in selector.items())
 
 
 def model_spec(study: Study, model: str) -> str:
@@ -165,4 +217,6 @@ def train_config_data(study: Study, cell: Cell, output_dir: Path) -> dict[str, A
         reg = dict(data.get("regularization") or {})
         reg["minkowski_lambda" if name == "minkowski" else name] = value
         data["regularization"] = reg
+    for path, level in cell.extra_values().items():
+        set_path(data, path, level)  # replaces what train: gives at that path
     return data

@@ -1,9 +1,12 @@
 """The study's results store: `STUDY_DIR/results.sqlite`, written only by the sweep driver.
 
-Three tables:
-    results  one row per cell x task x metric, the columns of docs/results-schema.md
-    runs     one row per cell: status, versions, git revision, wall time, tokens per second, error
-    layers   per-layer weight distances: the factor columns, layer, metric, value
+Four tables:
+    results       one row per cell x task x metric, the columns of docs/results-schema.md
+    runs          one row per cell: status, versions, git revision, wall time, tokens per second, error
+    layers        per-layer weight distances: the factor columns, layer, metric, value
+    cell_factors  one row per cell x extra factor (`train.<path>`, value as JSON); `results()` and
+                  `layers()` turn it into one column per extra factor. Kept apart so stores written
+                  before extra factors existed open unchanged (the table is created when missing).
 
 The cells' result.json files are the source of truth; the driver re-syncs the store from them on
 every start, so a driver killed between a cell's result and its database insert loses nothing.
@@ -28,6 +31,7 @@ import pandas as pd
 from plw.analysis.results import COLUMNS
 from plw.errors import PLWError
 from plw.experiment.celldir import SPEC, cell_state, error_line, read_json, read_result
+from plw.experiment.factors import PREFIX, column_values, value_json
 from plw.files import write_atomic, write_text_atomic
 
 # The tidy results table of docs/results-schema.md, defined once in the analysis that reads it.
@@ -50,6 +54,7 @@ CREATE TABLE IF NOT EXISTS runs (
     study TEXT, cell TEXT PRIMARY KEY, status TEXT, plw_version TEXT, torch_version TEXT,
     transformers_version TEXT, python_version TEXT, git_revision TEXT, host TEXT, started REAL,
     finished REAL, wall_time_s REAL, train_tokens REAL, tokens_per_second REAL, error TEXT, run_json TEXT);
+CREATE TABLE IF NOT EXISTS cell_factors (cell TEXT, factor TEXT, value TEXT, PRIMARY KEY (cell, factor));
 """
 _ORDER = "model, dataset, regularizer, seed, plw, task, metric"
 _TABLES = {"results", "layers", "runs"}
@@ -93,15 +98,18 @@ class ResultStore:
             for r in result["rows"]
         ]
         layers = [(*key, r["layer"], r["metric"], _float(r.get("value"))) for r in result.get("layers", [])]
+        extra = [(cell, k, value_json(v)) for k, v in factors.items() if k.startswith(PREFIX)]
         with self._connect() as con:
             self._delete(con, cell)
             con.executemany(f"INSERT OR REPLACE INTO results VALUES ({', '.join('?' * 11)})", rows)
             con.executemany(f"INSERT OR REPLACE INTO layers VALUES ({', '.join('?' * 10)})", layers)
+            con.executemany("INSERT OR REPLACE INTO cell_factors VALUES (?, ?, ?)", extra)
             self._put_run(con, study, cell, "done", result.get("run", {}), None)
 
     @staticmethod
     def _delete(con, cell: str, runs: bool = False) -> None:
-        for table in ("results", "layers", "runs") if runs else ("results", "layers"):
+        tables = ("results", "layers", "cell_factors") + (("runs",) if runs else ())
+        for table in tables:
             con.execute(f"DELETE FROM {table} WHERE cell = ?", (cell,))
 
     def record_failure(self, study: str, cell: str, error: str, run: dict[str, Any] | None = None) -> None:
@@ -133,16 +141,33 @@ class ResultStore:
             return {row[0] for row in con.execute(query, args)}
 
     def results(self) -> pd.DataFrame:
-        """The tidy results table (docs/results-schema.md), in a stable order."""
+        """The tidy results table (docs/results-schema.md), in a stable order; one column per extra
+        factor (`train.<path>`) after `regularizer` when the study has any."""
         with self._connect() as con:
             frame = pd.read_sql_query(f"SELECT * FROM results ORDER BY {_ORDER}", con)
-        return frame.astype({"plw": float, "value": float, "stderr": float, "seed": "int64"})
+        frame = frame.astype({"plw": float, "value": float, "stderr": float, "seed": "int64"})
+        return self._with_factors(frame, "task")
 
     def layers(self) -> pd.DataFrame:
-        """Per-layer weight distances, one row per cell x layer x metric."""
+        """Per-layer weight distances, one row per cell x layer x metric (extra factor columns too)."""
         with self._connect() as con:
             frame = pd.read_sql_query(f"SELECT * FROM layers ORDER BY {_ORDER.replace('task', 'layer')}", con)
-        return frame.astype({"plw": float, "value": float, "seed": "int64"})
+        return self._with_factors(frame.astype({"plw": float, "value": float, "seed": "int64"}), "layer")
+
+    def _with_factors(self, frame: pd.DataFrame, before: str) -> pd.DataFrame:
+        """Add one column per extra factor, inserted before `before`, and order rows by them too."""
+        with self._connect() as con:
+            rows = con.execute("SELECT cell, factor, value FROM cell_factors ORDER BY factor").fetchall()
+        if not rows:
+            return frame
+        names = sorted({factor for _, factor, _ in rows})
+        for name in names:
+            cells = [(cell, json.loads(value)) for cell, factor, value in rows if factor == name]
+            mapping = dict(zip([c for c, _ in cells], column_values([v for _, v in cells]), strict=True))
+            frame.insert(frame.columns.get_loc(before), name, frame["cell"].map(mapping))
+        keys = _ORDER.replace(", ", ",").split(",")
+        order = [k if k in frame.columns else before for k in [*keys[:3], *names, *keys[3:]]]
+        return frame.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
 
     def runs(self) -> pd.DataFrame:
         """One row per cell of run metadata."""

@@ -13,11 +13,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator, model_validator
 
 from plw.config import Strict, apply_overrides, read_yaml, validate
 from plw.errors import PLWError
 from plw.evaluation.options import BenchmarkOptions
+from plw.experiment.factors import PREFIX, canonical, overlap, split_keys, value_json
 from plw.training.config import MAX_SEED
 
 PAPER_PLW_LEVELS = (0.0, 5e-4, 2.236e-3, 1e-2, 2.463e-2, 5e-2, 1e-1, 2.463e-1, 5e-1, 1.0)
@@ -89,7 +90,11 @@ Seed = Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]  # checked here too, so th
 
 
 class Factors(Strict):
-    """The factors; the grid is their Cartesian product."""
+    """The factors; the grid is their Cartesian product.
+
+    Besides the five fixed factors, `train.<path>` keys vary any training setting (see
+    `plw.experiment.factors`); they are gathered into `train`, {path: values}.
+    """
 
     plw: list[PLWLevel] = Field(
         default_factory=lambda: list(PAPER_PLW_LEVELS),
@@ -107,6 +112,20 @@ class Factors(Strict):
         description="none, weight_decay=X, dropout=X, label_smoothing=X or minkowski=X",
     )
 
+    train: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="extra factors: training setting path (as in train:) -> values, "
+        "e.g. learning_rate: [1.0e-5, 2.0e-5]",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_train(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fixed, extra = split_keys(data)
+        return {**fixed, "train": {path: canonical(values) for path, values in extra.items()}}
+
     @field_validator("plw", "model", "dataset", "seed", "regularizer")
     @classmethod
     def _distinct(cls, values: list) -> list:
@@ -116,6 +135,21 @@ class Factors(Strict):
                 raise ValueError(f"duplicate value {value!r}")
             seen.add(value)
         return values
+
+    @field_validator("train")
+    @classmethod
+    def _extra_levels(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        both = overlap(list(value))
+        if both:
+            raise ValueError(f"{both[0]} and {both[1]} overlap: vary one or the other")
+        for path, levels in value.items():
+            if not levels:
+                raise ValueError(f"{path}: must not be empty")
+            texts = [value_json(v) for v in levels]
+            if len(set(texts)) < len(texts):
+                dup = next(t for i, t in enumerate(texts) if t in texts[:i])
+                raise ValueError(f"{path}: duplicate value {dup}")
+        return value
 
 
 class EvalSettings(BenchmarkOptions):
@@ -195,7 +229,8 @@ class Study(Strict):
     @classmethod
     def _factor_keys(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for index, entry in enumerate(value):
-            unknown = sorted(set(entry) - set(FACTORS))
+            extra = {k for k in entry if k == "train" or k.startswith(PREFIX)}
+            unknown = sorted(set(entry) - set(FACTORS) - extra)
             if unknown:
                 raise ValueError(
                     f"entry {index}: unknown factor '{unknown[0]}' (factors: {', '.join(FACTORS)})"

@@ -1,7 +1,9 @@
 """Check a whole study before anything runs: models, data, tasks, and every cell's TrainConfig.
 
 Hub ids and dataset presets are accepted offline (they are only fetched when a cell runs); local
-paths must exist. Every problem is a one-line `PLWError` naming the study key.
+paths must exist. Extra factors (`factors.train.<path>`) must name a TrainConfig setting that no other
+part of the study sets, and each of their values must give a valid TrainConfig. Every problem is a
+one-line `PLWError` naming the study key (`factors.train.learning_rate[2]: ...`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pydantic import ValidationError
 
 from plw.errors import PLWError
 from plw.experiment.cells import Cell, dataset_spec, expand, model_spec, train_config_data
+from plw.experiment.factors import path_problem, value_json, value_text
 from plw.experiment.study import Study, error_text, parse_regularizer
 from plw.training.config import DataConfig, TrainConfig
 
@@ -28,6 +31,10 @@ def check_study(study: Study, source: str = "study") -> list[Cell]:
     Raises:
         PLWError: the first problem found, naming its key.
     """
+    for path in study.factors.train:
+        problem = path_problem(path)
+        if problem:
+            raise PLWError(f"{source}: factors.train.{path}: {problem}")
     cells = expand(study, source)
     for value in sorted({c.model for c in cells}):
         _check_model(study, value, source)
@@ -106,8 +113,24 @@ def _check_eval(study: Study, source: str) -> None:
         raise PLWError(f"{source}: eval.judge: task alpaca_eval needs a judge (local, endpoint or a YAML)")
 
 
+def _extra_key(study: Study, cell: Cell, loc: list[str]) -> str | None:
+    """The extra factor behind an error at `loc` (its path at, inside or above `loc`), as a study key."""
+    where = ".".join(loc)
+    for path, value in cell.extra_values().items():
+        if where == path or where.startswith(path + ".") or path.startswith(where + "."):
+            levels = [value_json(v) for v in study.factors.train.get(path, [])]
+            text = value_json(value)
+            if text in levels:
+                return f"factors.train.{path}[{levels.index(text)}]"
+            return f"include: train.{path}: {value_text(value)}"
+    return None
+
+
 def _blame(study: Study, cell: Cell, loc: list[str]) -> str:
     """The study key responsible for an error at `loc` in a cell's TrainConfig."""
+    extra = _extra_key(study, cell, loc)
+    if extra is not None:
+        return extra
     head = loc[0] if loc else ""
     name, _ = parse_regularizer(cell.regularizer)
     if head in ("data", "eval_data"):
