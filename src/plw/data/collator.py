@@ -9,6 +9,8 @@ Two layouts:
   boundary either.
 
 Examples that were packed ahead of time carry `seq_lengths` (the lengths of the examples inside).
+Examples may carry `token_parts` (`plw.batch`); they travel through both layouts, padded with
+`PART_PAD` (-1, "no part": padding has weight 0 and is not logged).
 """
 
 from __future__ import annotations
@@ -18,24 +20,44 @@ from typing import Any
 
 import torch
 
-from plw.loss.weighted import IGNORE_INDEX
+from plw.batch import IGNORE_INDEX
+
+PART_PAD = -1  # token_parts of padding: no part
+
+
+def check_loss_weight(name: str, value: float | None) -> None:
+    """A prompt or completion loss weight lies in [0, 1] (None: not configured)."""
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
 @dataclass
 class PLWDataCollator:
     """Pad or concatenate examples with `input_ids`, `completion_mask` and optional `loss_weights`.
 
+    Examples without `loss_weights` get `completion_loss_weight` on completion tokens and
+    `prompt_loss_weight` on prompt tokens. Examples with `loss_weights` keep them; if they have no
+    `token_parts` (so the weights follow the completion mask alone) they must agree with the
+    collator's weights, when it has a `prompt_loss_weight`. Weights from a role or message spec
+    (examples with `token_parts`) cannot be rebuilt from the mask and are not checked.
+
     Attributes:
         pad_token_id: id used for padding (its weight is 0, so any id works).
         prompt_loss_weight: builds `loss_weights` from `completion_mask` for examples that carry none.
+        completion_loss_weight: the completion tokens' weight for those examples.
         padding_free: concatenate the batch into one row instead of padding.
         pad_to_multiple_of: round the padded length up (padded layout only).
     """
 
     pad_token_id: int
     prompt_loss_weight: float | None = None
+    completion_loss_weight: float = 1.0
     padding_free: bool = False
     pad_to_multiple_of: int | None = None
+
+    def __post_init__(self) -> None:
+        check_loss_weight("prompt_loss_weight", self.prompt_loss_weight)
+        check_loss_weight("completion_loss_weight", self.completion_loss_weight)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rows = [self._row(e) for e in examples]
@@ -46,33 +68,49 @@ class PLWDataCollator:
     def _row(self, example: dict[str, Any]) -> dict[str, torch.Tensor]:
         ids = torch.as_tensor(example["input_ids"], dtype=torch.long)
         completion = torch.as_tensor(example.get("completion_mask", [1] * len(ids)), dtype=torch.long)
+        parts = example.get("token_parts")
         if "loss_weights" in example:
             weights = torch.as_tensor(example["loss_weights"], dtype=torch.float32)
-            self._check_plw(weights, completion)
+            if parts is None:
+                self._check_weights(weights, completion)
         elif self.prompt_loss_weight is not None:
-            weights = torch.where(completion.bool(), 1.0, float(self.prompt_loss_weight))
+            weights = self._weights(completion)
         else:
             raise ValueError("example has no loss_weights and the collator has no prompt_loss_weight")
         labels = torch.as_tensor(example.get("labels", example["input_ids"]), dtype=torch.long)
         lengths = example.get("seq_lengths") or [len(ids)]
-        return {
+        row = {
             "input_ids": ids,
             "labels": labels,
             "loss_weights": weights,
             "completion_mask": completion,
             "seq_lengths": torch.as_tensor(lengths, dtype=torch.long),
         }
+        if parts is not None:
+            row["token_parts"] = torch.as_tensor(parts, dtype=torch.long)
+        return row
 
-    def _check_plw(self, weights: torch.Tensor, completion: torch.Tensor) -> None:
+    def _weights(self, completion: torch.Tensor) -> torch.Tensor:
+        """[T] float32: the completion weight on completion tokens, PLW on prompt tokens."""
+        return torch.where(
+            completion.bool(), float(self.completion_loss_weight), float(self.prompt_loss_weight)
+        )
+
+    def _check_weights(self, weights: torch.Tensor, completion: torch.Tensor) -> None:
         """Weights tokenised for one PLW must not silently train a run configured for another."""
         if self.prompt_loss_weight is None:
             return
-        prompt = weights[~completion.bool()]
-        if prompt.numel() and not torch.allclose(prompt, torch.tensor(float(self.prompt_loss_weight))):
-            raise ValueError(
-                f"examples carry loss_weights for prompt weight {prompt[0].item():g}, but the collator was "
-                f"given prompt_loss_weight={self.prompt_loss_weight}; drop one of them"
-            )
+        is_completion = completion.bool()
+        for part, name, mask in (
+            ("prompt", "prompt_loss_weight", ~is_completion),
+            ("completion", "completion_loss_weight", is_completion),
+        ):
+            found, wanted = weights[mask], float(getattr(self, name))
+            if found.numel() and not torch.allclose(found, torch.tensor(wanted)):
+                raise ValueError(
+                    f"examples carry loss_weights for {part} weight {found[0].item():g}, but the "
+                    f"collator was given {name}={wanted:g}; drop one of them"
+                )
 
     def _pad(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         length = max(len(r["input_ids"]) for r in rows)
@@ -85,6 +123,8 @@ class PLWDataCollator:
             "loss_weights": _stack([r["loss_weights"] for r in rows], length, 0.0),
             "completion_mask": _stack([r["completion_mask"] for r in rows], length, 0),
         }
+        if _has_parts(rows):
+            batch["token_parts"] = _stack(_parts(rows), length, PART_PAD)
         if any(len(r["seq_lengths"]) > 1 for r in rows):
             # Packed rows in a padded batch: positions restart per example; the attention mask
             # alone cannot separate examples, so padding-free layout is required.
@@ -100,13 +140,25 @@ class PLWDataCollator:
         # The first token of each example would be predicted from the previous example's last token.
         weights = weights.masked_fill(first, 0.0)
         labels = labels.masked_fill(first, IGNORE_INDEX)
-        return {
+        batch = {
             "input_ids": torch.cat([r["input_ids"] for r in rows])[None],
             "position_ids": position_ids[None],
             "labels": labels[None],
             "loss_weights": weights[None],
             "completion_mask": torch.cat([r["completion_mask"] for r in rows])[None],
         }
+        if _has_parts(rows):
+            batch["token_parts"] = torch.cat(_parts(rows))[None]
+        return batch
+
+
+def _has_parts(rows: list[dict[str, torch.Tensor]]) -> bool:
+    return any("token_parts" in r for r in rows)
+
+
+def _parts(rows: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
+    """Each row's token_parts; a row without them (a non-chat example) is prompt / completion."""
+    return [r.get("token_parts", r["completion_mask"]) for r in rows]
 
 
 def _stack(tensors: list[torch.Tensor], length: int, value: float) -> torch.Tensor:
