@@ -94,7 +94,7 @@ def test_trainer_falls_back_to_chunked_with_a_logged_reason(stories_path, caplog
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     trainer = PLWTrainer(model=load_model(str(stories_path)), args=args, loss_impl="cce")
-    with caplog.at_level(logging.WARNING, logger="plw.trainer"):
+    with caplog.at_level(logging.WARNING, logger="plw.loss"):
         assert trainer._path(trainer.model) == "chunked"
     assert "instead of cce" in caplog.text and "CUDA" in caplog.text
 

@@ -5,8 +5,9 @@ import torch
 from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
+from plw.batch import PART_IDS
 from plw.data.collator import PLWDataCollator, pack_examples
-from plw.data.sources import load_records
+from plw.data.load import load_records
 from plw.data.tokenize import tokenize_records
 from plw.models import load_model
 from plw.training.trainer import PLWTrainer
@@ -223,3 +224,56 @@ def test_chunked_loss_is_the_default_and_matches_full_logits(
         processing_class=stories_tokenizer,
     )
     assert trainer.loss_impl == "auto" and trainer._path(trainer.model) == "chunked"
+
+
+def with_parts(feats):
+    """Chat-like parts: the first two tokens are template, the rest of the prompt user, then assistant."""
+    out = []
+    for f in feats:
+        parts = [PART_IDS["assistant"] if m else PART_IDS["user"] for m in f["completion_mask"]]
+        parts[:2] = [PART_IDS["template"]] * 2
+        out.append({**f, "token_parts": parts})
+    return out
+
+
+def test_logs_a_loss_per_part_when_batches_carry_token_parts(
+    stories_path, stories_tokenizer, features, tmp_path
+):
+    feats = with_parts(features)
+    torch.manual_seed(0)
+    trainer = PLWTrainer(
+        model=load_model(str(stories_path)),
+        args=args(tmp_path, per_device_train_batch_size=8, eval_strategy="steps", eval_steps=1),
+        train_dataset=Dataset.from_list(feats),
+        eval_dataset=Dataset.from_list(feats[:4]),
+        processing_class=stories_tokenizer,
+        prompt_loss_weight=0.1,
+    )
+    trainer.train()
+    train = next(e for e in trainer.state.log_history if "loss" in e)
+    evaluation = next(e for e in trainer.state.log_history if "eval_loss" in e)
+    assert {"user_loss", "assistant_loss", "template_loss"} <= train.keys()
+    assert "system_loss" not in train and "eval_user_loss" in evaluation
+    # The parts split the same tokens as the completion mask: assistant is the completion, and the
+    # token-count-weighted mean of user and template is the prompt loss.
+    assert train["assistant_loss"] == pytest.approx(train["completion_loss"], rel=1e-6)
+    batch = PLWDataCollator(0)(feats)
+    parts = batch["token_parts"][:, 1:][batch["labels"][:, 1:].ne(-100)]
+    n_user, n_template = (parts == PART_IDS["user"]).sum().item(), (parts == PART_IDS["template"]).sum().item()
+    mixed = (n_user * train["user_loss"] + n_template * train["template_loss"]) / (n_user + n_template)
+    assert mixed == pytest.approx(train["prompt_loss"], rel=1e-5)
+
+
+def test_completion_loss_weight_reaches_the_default_collator(stories_path, stories_tokenizer, tmp_path):
+    trainer = PLWTrainer(
+        model=load_model(str(stories_path)),
+        args=args(tmp_path),
+        processing_class=stories_tokenizer,
+        prompt_loss_weight=0.2,
+        completion_loss_weight=0.7,
+    )
+    batch = trainer.data_collator([{"input_ids": [5, 6, 7], "completion_mask": [0, 1, 1]}])
+    assert torch.allclose(batch["loss_weights"], torch.tensor([[0.2, 0.7, 0.7]]))
+    assert trainer.completion_loss_weight == 0.7
+    with pytest.raises(ValueError, match="completion_loss_weight"):
+        PLWTrainer(model=trainer.model, args=args(tmp_path), completion_loss_weight=1.5)

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Tensor
 
-IGNORE_INDEX = -100
+from plw.batch import IGNORE_INDEX
 
 
 def chunked_weighted_ce(

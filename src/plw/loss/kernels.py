@@ -25,6 +25,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from plw.batch import IGNORE_INDEX
+
 BACKENDS = {"cce": "cut_cross_entropy", "liger": "liger_kernel"}
 PIP_NAMES = {"cce": "cut-cross-entropy", "liger": "liger-kernel"}
 # A per-token CE kernel: (hidden [n, H], weight [V, H], bias [V] | None, targets [n], eps) -> ce [n].
@@ -90,7 +92,7 @@ def kernel_weighted_ce(
         the smoothed loss (the kernels return only that).
     """
     kernel = KERNELS[backend]
-    valid = targets.ne(-100)
+    valid = targets.ne(IGNORE_INDEX)
     weighted = valid & weights.ne(0)
     nll = torch.full(targets.shape, math.nan, dtype=torch.float32, device=hidden.device)
     rows = weighted.nonzero().squeeze(1)

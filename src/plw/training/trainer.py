@@ -1,16 +1,17 @@
-"""`PLWTrainer`: a `transformers.Trainer` that optimises the prompt-loss-weighted loss.
+"""`PLWTrainer`: a `transformers.Trainer` that optimises the weighted next-token loss.
 
-What it changes in Trainer, and why:
+The loss itself (the model's forward, the choice of full / chunked / kernel path, the weighted sum
+and the per-token NLL) is `plw.loss.next_token.NextTokenLoss`; what stays here is the Transformers
+plumbing around it, and why:
 
-- `compute_loss` runs the model without labels and applies `plw_loss` to the logits with the
-  batch's `loss_weights`, so PLW never goes through -100 labels.
 - The loss denominator is the normaliser summed over the whole optimizer step: Trainer already
   collects a step's micro-batches before running them (`get_batch_samples`) and passes a count
   as `num_items_in_batch`; plw replaces that count of labels != -100 with the sum of loss weights
   (or the configured normaliser), gathered across processes. Batch 8 x accumulation 1 and batch 2 x
   accumulation 4 then give the same update.
 - `prompt_loss` and `completion_loss` (unweighted means of each part) are logged at every logging
-  step and as `eval_prompt_loss` / `eval_completion_loss` at every evaluation.
+  step and as `eval_prompt_loss` / `eval_completion_loss` at every evaluation; batches that carry
+  `token_parts` from chat records also log one loss per part (`user_loss`, `assistant_loss`, ...).
 - An optional Minkowski penalty lambda * sum |theta - theta0|^p pulls trainable weights towards
   their pre-trained values (one of the paper's comparison regularisers).
 """
@@ -21,19 +22,20 @@ from typing import Any
 
 import torch
 from transformers import Trainer
-from transformers.utils import logging as hf_logging
 
-from plw.loss.weighted import NORMALIZERS, normaliser, shift_targets, token_ce
+from plw.batch import IGNORE_INDEX, LOSS_KEYS
+from plw.data.collator import check_loss_weight
+from plw.loss.next_token import LOSS_IMPLS, NextTokenLoss
+from plw.loss.weighted import NORMALIZERS, divide, normaliser
 from plw.training.loss_tracker import LossTracker
 from plw.training.regularizers import MinkowskiPenalty
 
-logger = hf_logging.get_logger("plw.trainer")
-_PLW_KEYS = ("labels", "loss_weights", "completion_mask", "seq_lengths")
-LOSS_IMPLS = ("auto", "chunked", "full", "cce", "liger")
+_PLW_KEYS = LOSS_KEYS  # the batch keys the loss consumes (kept under this name for plw.training.sft)
+__all__ = ["LOSS_IMPLS", "PLWLossMixin", "PLWTrainer"]
 
 
 class PLWLossMixin:
-    """The PLW loss for any `Trainer` subclass; see the module docstring."""
+    """The weighted loss for any `Trainer` subclass; see the module docstring."""
 
     # Our loss is divided by the whole step's normaliser, so Trainer must not divide by GA steps again.
     loss_is_scaled_for_ga = True
@@ -48,19 +50,18 @@ class PLWLossMixin:
         minkowski_p: float,
         loss_impl: str = "auto",
         chunk_size: int = 1024,
+        completion_loss_weight: float = 1.0,
     ) -> None:
         if normalizer not in NORMALIZERS:
             raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
-        if prompt_loss_weight is not None and not 0.0 <= prompt_loss_weight <= 1.0:
-            raise ValueError(f"prompt_loss_weight must be in [0, 1], got {prompt_loss_weight}")
+        check_loss_weight("prompt_loss_weight", prompt_loss_weight)
+        check_loss_weight("completion_loss_weight", completion_loss_weight)
         self.prompt_loss_weight = prompt_loss_weight
+        self.completion_loss_weight = completion_loss_weight
         self.plw_normalizer = normalizer
         self.plw_label_smoothing = label_smoothing
-        if loss_impl not in LOSS_IMPLS:
-            raise ValueError(f"loss_impl must be one of {', '.join(LOSS_IMPLS)}, got {loss_impl!r}")
-        self.loss_impl = loss_impl
-        self.chunk_size = chunk_size
-        self._loss_path: str | None = None
+        self.next_token_loss = NextTokenLoss(loss_impl, chunk_size=chunk_size, label_smoothing=label_smoothing)
+        self.loss_impl, self.chunk_size = loss_impl, chunk_size
         self._train_tracker, self._eval_tracker = LossTracker(), LossTracker()
         self.minkowski = (
             MinkowskiPenalty(self.model, minkowski_lambda, minkowski_p) if minkowski_lambda else None
@@ -95,89 +96,32 @@ class PLWLossMixin:
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | None = None,
     ):
-        plw_inputs = {k: inputs.pop(k) for k in _PLW_KEYS if k in inputs}
-        labels, weights = plw_inputs["labels"], plw_inputs["loss_weights"]
-        completion = plw_inputs.get("completion_mask")
-        targets, shifted = shift_targets(labels, weights)
-        path = self._path(model)
-        if path != "full":
-            outputs, weighted_sum, nll = self._fused_forward(model, inputs, targets, shifted, path)
-        else:
-            outputs = model(**inputs, use_cache=False)
-            ce = token_ce(outputs.logits[:, :-1, :], targets, self.plw_label_smoothing)
-            weighted_sum = (ce * shifted).sum()
-            nll = ce.detach()
-            if self.plw_label_smoothing:
-                nll = token_ce(outputs.logits[:, :-1, :].detach(), targets)  # log the plain NLL
+        batch = {k: inputs.pop(k) for k in LOSS_KEYS if k in inputs}
+        labels, weights = batch["labels"], batch["loss_weights"]
+        completion = batch.get("completion_mask")
+        result = self.next_token_loss(model, inputs, labels, weights)
         if num_items_in_batch is None:
             num_items_in_batch = normaliser(weights, labels, completion, self.plw_normalizer)
-        loss = weighted_sum / torch.as_tensor(num_items_in_batch).float().clamp(min=1e-8)
+        loss = divide(result.weighted_sum, num_items_in_batch)
         if model.training and self._across_devices():
             loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
-        self._track(nll, targets, completion, model.training)
+        self._track(result, completion, batch.get("token_parts"), model.training)
         if self.minkowski is not None and model.training:
             loss = loss + self.minkowski() / self.current_gradient_accumulation_steps
-        return (loss, outputs) if return_outputs else loss
+        return (loss, result.outputs) if return_outputs else loss
 
     def _path(self, model: torch.nn.Module) -> str:
-        """The loss path for this model, chosen once: "full", "chunked", "cce" or "liger".
+        """The loss path for this model ("full", "chunked", "cce" or "liger"), chosen once."""
+        return self.next_token_loss.path_for(model)
 
-        "auto" is the chunked loss when it is exact for the model (plain linear head), else full
-        logits. A kernel backend that cannot run here (no CUDA, not installed, unsupported option)
-        falls back the same way, with the reason logged; "chunked" where it is not exact is an error.
-        """
-        if self._loss_path is None:
-            self._loss_path = self._choose_path(model)
-        return self._loss_path
-
-    def _choose_path(self, model: torch.nn.Module) -> str:
-        from plw.loss.head import supports_chunked_loss, unwrap_model
-        from plw.loss.kernels import unavailable
-
-        if self.loss_impl == "full":
-            return "full"
-        ok, reason = supports_chunked_loss(model)
-        if not ok:
-            if self.loss_impl == "chunked":
-                raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
-            logger.warning("plw: full-logit loss (%s loss unavailable: %s)", self.loss_impl, reason)
-            return "full"
-        if self.loss_impl in ("auto", "chunked"):
-            return "chunked"
-        head = unwrap_model(model).get_output_embeddings()
-        why = unavailable(self.loss_impl, head.weight.device, has_bias=head.bias is not None,
-                          label_smoothing=self.plw_label_smoothing)  # fmt: skip
-        if why is not None:
-            logger.warning("plw: chunked loss instead of %s: %s", self.loss_impl, why)
-            return "chunked"
-        logger.info("plw: %s kernel for the weighted loss", self.loss_impl)
-        return self.loss_impl
-
-    def _fused_forward(self, model, inputs, targets, shifted, path: str):
-        """Hidden states from the model's own forward, then head + weighted CE without full logits."""
-        from plw.loss.chunked import chunked_weighted_ce
-        from plw.loss.head import hidden_states_instead_of_logits
-        from plw.loss.kernels import kernel_weighted_ce
-
-        with hidden_states_instead_of_logits(model) as (head_weight, head_bias):
-            outputs = model(**inputs, use_cache=False)
-        hidden = outputs.logits[:, :-1, :]
-        args = (hidden.reshape(-1, hidden.size(-1)), head_weight, head_bias, targets.reshape(-1),
-                shifted.reshape(-1))  # fmt: skip
-        if path == "chunked":
-            weighted_sum, nll = chunked_weighted_ce(
-                *args, label_smoothing=self.plw_label_smoothing, chunk_size=self.chunk_size
-            )
-        else:
-            weighted_sum, nll = kernel_weighted_ce(path, *args, label_smoothing=self.plw_label_smoothing)
-        outputs.logits = None  # they were hidden states; nothing downstream may mistake them for logits
-        return outputs, weighted_sum, nll.view(targets.shape)
-
-    def _track(self, ce, targets, completion, training: bool) -> None:
+    def _track(self, result, completion, parts, training: bool) -> None:
+        """Add a micro-batch's per-token NLL to the tracker, split by completion mask and part."""
         with torch.no_grad():
+            targets = result.targets
             completion = torch.ones_like(targets) if completion is None else completion[:, 1:]
             tracker = self._train_tracker if training else self._eval_tracker
-            tracker.add(ce, targets.ne(-100), completion.bool())
+            parts = None if parts is None else parts[:, 1:]
+            tracker.add(result.nll, targets.ne(IGNORE_INDEX), completion.bool(), parts)
 
     # ---- logging ------------------------------------------------------------------------------
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -202,10 +146,12 @@ class PLWTrainer(PLWLossMixin, Trainer):
 
     The train and eval datasets hold `input_ids` and `completion_mask` (and optionally
     `loss_weights`, which then take precedence), as produced by `plw.data.tokenize`. Without a
-    `data_collator`, a `PLWDataCollator` builds `loss_weights` from `prompt_loss_weight`.
+    `data_collator`, a `PLWDataCollator` builds `loss_weights` from `prompt_loss_weight` and
+    `completion_loss_weight`.
 
     Args:
         prompt_loss_weight: PLW in [0, 1] for examples without precomputed `loss_weights`.
+        completion_loss_weight: weight in [0, 1] of completion tokens for such examples (default 1).
         normalizer: "weight_sum" (default), "nonzero" or "completion"; see `plw.loss.weighted`.
         label_smoothing: per-token label smoothing, applied before weighting.
         minkowski_lambda: strength of the penalty to the pre-trained weights (0 disables it).
@@ -227,6 +173,7 @@ class PLWTrainer(PLWLossMixin, Trainer):
         minkowski_p: float = 2.0,
         loss_impl: str = "auto",
         chunk_size: int = 1024,
+        completion_loss_weight: float = 1.0,
         **kwargs: Any,
     ):
         if kwargs.get("data_collator") is None:
@@ -234,12 +181,14 @@ class PLWTrainer(PLWLossMixin, Trainer):
 
             tokenizer = kwargs.get("processing_class")
             pad = getattr(tokenizer, "pad_token_id", None) or 0
-            kwargs["data_collator"] = PLWDataCollator(pad, prompt_loss_weight=prompt_loss_weight)
+            kwargs["data_collator"] = PLWDataCollator(
+                pad, prompt_loss_weight=prompt_loss_weight, completion_loss_weight=completion_loss_weight
+            )
         super().__init__(*args, **kwargs)
         # Trainer drops dataset columns the model's forward does not take; ours are consumed by the loss.
         self._set_signature_columns_if_needed()
         self._signature_columns = list(
-            dict.fromkeys([*self._signature_columns, *_PLW_KEYS, "completion_mask"])
+            dict.fromkeys([*self._signature_columns, *LOSS_KEYS])
         )
         self._init_plw(
             prompt_loss_weight=prompt_loss_weight,
@@ -249,4 +198,5 @@ class PLWTrainer(PLWLossMixin, Trainer):
             minkowski_p=minkowski_p,
             loss_impl=loss_impl,
             chunk_size=chunk_size,
+            completion_loss_weight=completion_loss_weight,
         )

@@ -1,0 +1,149 @@
+"""The one entry point of the weighted next-token loss: `NextTokenLoss`.
+
+Training and the public `plw_loss` share it. Per-token float weights are the only carrier of PLW (and
+of the completion weight, or any other weighting): the loss object runs the model, computes
+
+    weighted_sum = sum_t w_t * ce_t
+
+over the shifted positions, and returns it with the per-token NLL; the caller divides by a
+normaliser (`plw.loss.weighted.normaliser`), which under gradient accumulation and several
+processes is a total over the whole optimizer step, so only the caller can know it.
+
+How the sum is computed (the path) is chosen once per model, on the first call:
+
+- "full": the model's logits [B, T, V], then `plw.loss.weighted.logits_weighted_ce` (the reference,
+  also what `plw_loss` runs);
+- "chunked": the output head is swapped for a pass-through during the forward pass
+  (`plw.loss.head`) and `plw.loss.chunked.chunked_weighted_ce` applies it chunk by chunk;
+- "cce" / "liger": the same swap, then a CUDA kernel library (`plw.loss.kernels`).
+
+`impl="auto"` takes the chunked path where it is exact for the model, else full logits; a kernel
+backend that cannot run here falls back to chunked, and "chunked" where it is not exact is an error.
+Each fallback is logged (logger "plw.loss") with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from plw.loss import kernels
+from plw.loss.chunked import chunked_weighted_ce
+from plw.loss.head import hidden_states_instead_of_logits, supports_chunked_loss, unwrap_model
+from plw.loss.weighted import logits_weighted_ce, shift_targets
+
+logger = logging.getLogger("plw.loss")
+LOSS_IMPLS: tuple[str, ...] = ("auto", "chunked", "full", "cce", "liger")
+
+
+@dataclass
+class NextTokenResult:
+    """What one call of `NextTokenLoss` returns.
+
+    Attributes:
+        outputs: the model's output; its `logits` is None on the fused paths (the model returned
+            hidden states there, which nothing downstream may mistake for logits).
+        weighted_sum: float32 scalar sum_t w_t * ce_t, differentiable.
+        nll: [B, T-1] float32, detached, the plain NLL of every predicted token (no label smoothing,
+            except on the liger path with label smoothing, whose kernel returns only the smoothed
+            loss); NaN where the target is ignored.
+        targets: [B, T-1] the shifted labels (-100 where nothing is predicted).
+        weights: [B, T-1] float32 the shifted weights, 0 where the target is ignored.
+    """
+
+    outputs: Any
+    weighted_sum: Tensor
+    nll: Tensor
+    targets: Tensor
+    weights: Tensor
+
+
+class NextTokenLoss:
+    """The weighted next-token loss of a causal LM; owns the choice of path and the head swap.
+
+    Args:
+        impl: "auto", "chunked", "full", "cce" or "liger" (see the module docstring).
+        chunk_size: tokens per [chunk, vocab] block of logits on the chunked path.
+        label_smoothing: per-token label smoothing, applied before weighting.
+    """
+
+    def __init__(self, impl: str = "auto", *, chunk_size: int = 1024, label_smoothing: float = 0.0):
+        if impl not in LOSS_IMPLS:
+            raise ValueError(f"loss_impl must be one of {', '.join(LOSS_IMPLS)}, got {impl!r}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.impl = impl
+        self.chunk_size = chunk_size
+        self.label_smoothing = label_smoothing
+        self.path: str | None = None  # chosen on the first call (or `path_for`)
+
+    def __call__(
+        self, model: nn.Module, model_inputs: dict[str, Any], labels: Tensor, loss_weights: Tensor
+    ) -> NextTokenResult:
+        """Run `model(**model_inputs, use_cache=False)` and weigh its next-token losses.
+
+        Args:
+            model: the model as the trainer holds it (DDP / accelerate / peft wrappers are fine).
+            model_inputs: the forward's inputs (input_ids, attention_mask, position_ids, ...), without
+                labels: the model must not compute its own loss.
+            labels: [B, T] token ids, -100 where nothing is predicted.
+            loss_weights: [B, T] float weight of predicting each token.
+        """
+        targets, weights = shift_targets(labels, loss_weights)
+        path = self.path_for(model)
+        if path == "full":
+            outputs = model(**model_inputs, use_cache=False)
+            weighted_sum, nll = logits_weighted_ce(
+                outputs.logits[:, :-1, :], targets, weights, self.label_smoothing
+            )
+        else:
+            outputs, weighted_sum, nll = self._fused(model, model_inputs, targets, weights, path)
+        return NextTokenResult(outputs, weighted_sum, nll, targets, weights)
+
+    def path_for(self, model: nn.Module) -> str:
+        """The path for `model`: chosen on the first call, then kept (one model per loss object)."""
+        if self.path is None:
+            self.path = self._choose(model)
+        return self.path
+
+    def _choose(self, model: nn.Module) -> str:
+        if self.impl == "full":
+            return "full"
+        ok, reason = supports_chunked_loss(model)
+        if not ok:
+            if self.impl == "chunked":
+                raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
+            logger.warning("plw: full-logit loss (%s loss unavailable: %s)", self.impl, reason)
+            return "full"
+        if self.impl in ("auto", "chunked"):
+            return "chunked"
+        head = unwrap_model(model).get_output_embeddings()
+        # Looked up on the module at call time, so tests can stand in for an installed library.
+        why = kernels.unavailable(
+            self.impl, head.weight.device, has_bias=head.bias is not None, label_smoothing=self.label_smoothing
+        )
+        if why is not None:
+            logger.warning("plw: chunked loss instead of %s: %s", self.impl, why)
+            return "chunked"
+        logger.info("plw: %s kernel for the weighted loss", self.impl)
+        return self.impl
+
+    def _fused(self, model, model_inputs, targets: Tensor, weights: Tensor, path: str):
+        """Hidden states from the model's own forward, then head + weighted CE without full logits."""
+        with hidden_states_instead_of_logits(model) as (head_weight, head_bias):
+            outputs = model(**model_inputs, use_cache=False)
+        hidden = outputs.logits[:, :-1, :]
+        args = (hidden.reshape(-1, hidden.size(-1)), head_weight, head_bias, targets.reshape(-1),
+                weights.reshape(-1))  # fmt: skip
+        if path == "chunked":
+            weighted_sum, nll = chunked_weighted_ce(
+                *args, label_smoothing=self.label_smoothing, chunk_size=self.chunk_size
+            )
+        else:
+            weighted_sum, nll = kernels.kernel_weighted_ce(path, *args, label_smoothing=self.label_smoothing)
+        outputs.logits = None
+        return outputs, weighted_sum, nll.view(targets.shape)
