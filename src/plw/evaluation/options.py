@@ -77,7 +77,9 @@ class BenchmarkOptions(Strict):
         default_factory=list,
         description="benchmark names or aliases (a list or a comma-separated string); evaluate needs one",
     )
-    data_dir: Path | None = Field(None, description="local benchmark files (hub row schema); unset: the hub")
+    data_dir: Path | None = Field(
+        None, description="local benchmark files (hub row schema); unset loads from the hub"
+    )
     limit: Annotated[int | None, Positive] = Field(
         None, description="score only the first N items of each task"
     )
