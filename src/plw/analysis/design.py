@@ -3,7 +3,9 @@
 Every backend fits score ~ w + w^2 (+ model) (+ dataset) + benchmark effect on the same rows:
 cells with regularizer `none` (the PLW design proper), non-missing scores, squeezed off {0, 1}.
 Nuisance factors are sum-coded so the intercept is the average benchmark / model / dataset, which
-makes the population curve the average curve rather than that of an arbitrary reference level.
+makes the population curve the average curve rather than that of an arbitrary reference level. A
+study's extra factors (`train.<path>` columns with more than one level) enter the same way, as
+nuisance effects; how PLW's curve differs between their levels is `plw.analysis.interaction`'s job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from plw.analysis.results import factor_columns
 from plw.analysis.transform import plw_to_w, squeeze
 
 FEW_RESIDUAL_DF = 5  # below this many scores beyond the parameters, a fit's p-values get a warning
@@ -102,7 +105,8 @@ def prepare(scores: pd.DataFrame, label: str, pooled: bool = False) -> FitData:
     frame["y"] = squeeze(frame["score"].to_numpy())
     levels = sorted(frame["plw"].unique())
     benchmarks = sorted(frame["benchmark"].unique())
-    keys = ["plw", "benchmark"] + [k for k in ("model", "dataset") if frame[k].nunique() > 1]
+    extra = [k for k in factor_columns(frame) if frame[k].nunique() > 1]
+    keys = ["plw", "benchmark"] + [k for k in ("model", "dataset", *extra) if frame[k].nunique() > 1]
     if len(frame):
         gaps = _missing_cells(frame, keys)
         if gaps:
@@ -151,4 +155,5 @@ def _design(frame: pd.DataFrame, quadratic: bool, pooled: bool) -> tuple[pd.Data
     parts = [exog, sum_code(frame["model"], "model")]
     if pooled:
         parts.append(sum_code(frame["dataset"], "dataset"))
+    parts += [sum_code(frame[c].astype(str), c) for c in factor_columns(frame) if frame[c].nunique() > 1]
     return pd.concat(parts, axis=1), sum_code(frame["benchmark"], "benchmark")

@@ -3,7 +3,9 @@
 The sweep writes the table as `results.csv` or `results.parquet` in the study directory; a user
 may also pass any CSV / Parquet / JSON file with the same columns, edited by hand or produced
 elsewhere. Only `plw`, `task`, `metric` and `value` are required; the factor columns default so a
-minimal hand-made table still loads.
+minimal hand-made table still loads. A study's extra factors (training settings it varies) are
+columns named `train.<path>` (`train.learning_rate`), placed after `regularizer`; tables without them
+load as before.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ DIRECTORY_FILES = ("results.csv", "results.parquet", "results.json")
 """Looked for, in this order, when `load_results` is given a directory."""
 
 REQUIRED = ("plw", "task", "metric", "value")
+FACTOR_PREFIX = "train."
+"""Columns named `train.<path>` are extra factors (plw.experiment.factors)."""
 DEFAULTS = {
     "study": "",
     "model": "default",
@@ -113,11 +117,32 @@ def _text(series: pd.Series, default: str) -> pd.Series:
     return out.map(lambda v: str(v).strip()).astype(object)
 
 
+def factor_columns(df: pd.DataFrame) -> list[str]:
+    """The extra factor columns of a results or scores table (`train.<path>`), in table order."""
+    return [str(c) for c in df.columns if str(c).startswith(FACTOR_PREFIX)]
+
+
 def _cell_ids(df: pd.DataFrame) -> pd.Series:
+    extra = factor_columns(df)
     return df.apply(
-        lambda r: f"plw={r.plw:g},model={r.model},dataset={r.dataset},seed={r.seed},reg={r.regularizer}",
+        lambda r: (
+            f"plw={r.plw:g},model={r.model},dataset={r.dataset},seed={r.seed},reg={r.regularizer}"
+            + "".join(f",{c[len(FACTOR_PREFIX) :]}={r[c]}" for c in extra)
+        ),
         axis=1,
     )
+
+
+def _factor_column(series: pd.Series) -> pd.Series:
+    """An extra factor's levels: numbers when every entry is one (CSV reads text), else text.
+
+    Only an empty entry is missing: `null` is a level (e.g. `train.lora` null = full fine-tuning).
+    """
+    blank = series.isna() | series.astype(str).str.strip().eq("")
+    values = pd.to_numeric(series.where(~blank), errors="coerce")
+    if not (values.isna() & ~blank).any():
+        return values.astype(float)
+    return series.astype(object).where(~blank, None).map(lambda v: v if v is None else str(v).strip())
 
 
 def normalize_results(df: pd.DataFrame, path: str | Path = "<table>") -> pd.DataFrame:
@@ -155,11 +180,15 @@ def normalize_results(df: pd.DataFrame, path: str | Path = "<table>") -> pd.Data
     df["seed"] = _text(df["seed"], "0")
     for column in ("study", "model", "dataset", "regularizer", "task", "metric"):
         df[column] = _text(df[column], str(DEFAULTS.get(column, "")))
+    for column in factor_columns(df):
+        df[column] = _factor_column(df[column])
     if "cell" not in df.columns or _blank(df["cell"]).all():
         df["cell"] = _cell_ids(df) if len(df) else pd.Series(dtype=object)
     df["cell"] = _text(df["cell"], "")
-    extra = [c for c in df.columns if c not in COLUMNS]
-    out = df[list(COLUMNS) + extra].reset_index(drop=True)
+    factors = factor_columns(df)
+    extra = [c for c in df.columns if c not in COLUMNS and c not in factors]
+    at = COLUMNS.index("task")
+    out = df[[*COLUMNS[:at], *factors, *COLUMNS[at:], *extra]].reset_index(drop=True)
     out.attrs["source"] = str(path)
     return out
 

@@ -131,9 +131,11 @@ def select_scores(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             )
             continue
         parts.append(_part(rows, task, metric, source, task))
+    # Extra factor columns (train.<path>) travel with the scores: the interaction and surface fits use them.
+    extra = [c for c in results.columns if str(c).startswith("train.")]
     if not parts:
-        return pd.DataFrame(columns=list(SCORE_COLUMNS)), warnings
-    scores = pd.concat(parts, ignore_index=True)[list(SCORE_COLUMNS)]
+        return pd.DataFrame(columns=[*SCORE_COLUMNS, *extra]), warnings
+    scores = pd.concat(parts, ignore_index=True)[[*SCORE_COLUMNS, *extra]]
     return scores, warnings
 
 

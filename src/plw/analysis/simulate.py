@@ -56,6 +56,7 @@ def simulate_results(
     phi: float = 400.0,
     regularizers=(),
     seed: int = 0,
+    benchmark_seed: int | None = None,
 ) -> pd.DataFrame:
     """A results table (docs/results-schema.md) drawn from a known quadratic.
 
@@ -70,6 +71,8 @@ def simulate_results(
         phi: beta precision; larger is less noise.
         regularizers: extra `name=value` regularisers, each run at PLW 0 and 1 (score shifted down).
         seed: random seed.
+        benchmark_seed: draw the benchmark intercepts from this seed instead (tables simulated
+            apart then share their benchmarks, as the levels of one study do).
 
     Returns:
         The table with scored tasks, `train` mechanism measures and `retention`.
@@ -79,7 +82,8 @@ def simulate_results(
         BENCHMARKS[i % len(BENCHMARKS)] + (f"_{i // len(BENCHMARKS)}" if i >= len(BENCHMARKS) else "")
         for i in range(n_benchmarks)
     ]
-    offsets = dict(zip(names, rng.normal(0, sd_benchmark, len(names)), strict=True))
+    draw = rng if benchmark_seed is None else np.random.default_rng(benchmark_seed)
+    offsets = dict(zip(names, draw.normal(0, sd_benchmark, len(names)), strict=True))
     runs = [(p, m, d, s, "none") for d in datasets for m in models for s in seeds for p in plw_levels]
     runs += [
         (p, m, d, s, r)
@@ -130,3 +134,25 @@ def _train_rows(base: dict, plw: float, w: float, rng: np.random.Generator) -> l
         }
     )
     return rows
+
+
+def simulate_factor_results(factor: str, levels: dict, seed: int = 0, **common) -> pd.DataFrame:
+    """A results table with an extra factor column whose levels each follow their own curve.
+
+    Args:
+        factor: the column, `train.<path>` (e.g. `train.learning_rate`).
+        levels: level value -> `simulate_results` keyword arguments for that level (e.g. its `peak_w`,
+            or a `peak_logit` that makes a surface over the level).
+        seed: random seed; each level draws its own noise, and all share the benchmark intercepts.
+        common: keyword arguments shared by every level.
+
+    Returns:
+        The concatenated table; cells carry the level in their id.
+    """
+    parts = []
+    for index, (level, kw) in enumerate(levels.items()):
+        part = simulate_results(**{**common, **kw, "seed": seed * 1000 + index + 1, "benchmark_seed": seed})
+        part[factor] = level
+        part["cell"] = part["cell"] + f",{factor.removeprefix('train.')}={level}"
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)

@@ -2,7 +2,10 @@
 
 Per dataset and pooled over datasets: the GLMM fit, the quadratic test, the critical PLW with its
 intervals, fitted curves, and what could not be estimated; then the relative aggregate score, the
-regulariser comparison and the mechanism measures.
+regulariser comparison and the mechanism measures. When the table has extra factor columns
+(`train.<path>`) that vary, also per factor and dataset the PLW x factor interaction
+(`plw.analysis.interaction`) and, when the completion weight varies, the quadratic surface over both
+weights (`plw.analysis.surface`); without them the output is the one-dimensional analysis alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 from plw.analysis import aggregate, mechanisms
 from plw.analysis.design import FitData, prepare
 from plw.analysis.fit import FitResult, coefficient_table, critical, curve, quadratic_test
-from plw.analysis.results import load_results
+from plw.analysis.results import factor_columns, load_results
 from plw.analysis.scores import select_scores
 from plw.analysis.verdict import verdict
 from plw.errors import PLWError
@@ -168,6 +171,8 @@ def analyze_results(
         out["pooled"] = analyze_fit(prepare(scores, "pooled", pooled=True), backend, bootstrap, seed)
     else:
         out["pooled"] = None
+    extra = _extra_factor_analyses(scores, seed)
+    out.update(extra)
     rel, rel_warn = aggregate.relative_scores(scores)
     regs, reg_missing = aggregate.compare_regularizers(rel)
     trends, mech_missing = mechanisms.mechanism_trends(results)
@@ -177,6 +182,7 @@ def analyze_results(
         mechanisms={"table": _records(mechanisms.mechanism_table(results)), "trends": trends},
     )
     fits = {**out["datasets"], **({"pooled": out["pooled"]} if len(out["datasets"]) > 1 else {})}
+    fits.update(_extra_fits(extra))
     out["warnings"] = warns + rel_warn + [f"{k}: {m}" for k, f in fits.items() for m in f["warnings"]]
     out["not_estimable"] = (
         not_estimable
@@ -186,6 +192,42 @@ def analyze_results(
     )
     out["versions"] = software_versions(out)
     return to_jsonable(out)
+
+
+def varying_factors(scores: pd.DataFrame) -> list[str]:
+    """Extra factor columns with more than one level among the unregularised scores."""
+    rows = scores[scores["regularizer"] == "none"]
+    return [c for c in factor_columns(scores) if rows[c].nunique() > 1]
+
+
+def _extra_factor_analyses(scores: pd.DataFrame, seed: int) -> dict:
+    """`interactions` ({factor: {dataset: result}}) and `surface` ({dataset: result}) when they apply."""
+    from plw.analysis.interaction import interaction
+    from plw.analysis.surface import COMPLETION, surface
+
+    factors = varying_factors(scores)
+    if not factors:
+        return {}
+    datasets = sorted(scores["dataset"].unique())
+    out: dict = {"interactions": {}}
+    for factor in factors:
+        out["interactions"][factor] = {
+            d: interaction(scores[scores["dataset"] == d], factor, d) for d in datasets
+        }
+    if COMPLETION in factors:
+        out["surface"] = {d: surface(scores[scores["dataset"] == d], d, seed=seed) for d in datasets}
+    return out
+
+
+def _extra_fits(extra: dict) -> dict[str, dict]:
+    """The interaction and surface results keyed for the warnings and not_estimable lists."""
+    named = {
+        f"{d} (PLW x {f})": result
+        for f, per in extra.get("interactions", {}).items()
+        for d, result in per.items()
+    }
+    named.update({f"{d} (surface)": result for d, result in (extra.get("surface") or {}).items()})
+    return named
 
 
 def analyze_study(

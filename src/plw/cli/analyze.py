@@ -47,19 +47,26 @@ def _simple_table(spec) -> Table:
 
 def print_analysis(analysis: dict) -> None:
     """Print the analysis for a person: verdicts, rich tables, and what could not be estimated."""
-    from plw.report.tables import fits, mechanism_table, regularizer_table
+    from plw.report.tables import (
+        findings,
+        interaction_table,
+        mechanism_table,
+        regularizer_table,
+        surface_table,
+    )
 
     console.print(
         f"[bold]results[/]: {analysis.get('source')}  [bold]backend[/]: {analysis.get('backend')}  "
         f"[bold]bootstrap[/]: {analysis.get('bootstrap')}",
         highlight=False,
     )
-    for name, fit in fits(analysis).items():
+    for name, fit in findings(analysis).items():
         console.print(f"[bold]{name}[/]: {fit['verdict']}", highlight=False)
         if fit.get("convergence"):
             console.print(f"  convergence: {fit['convergence']}", highlight=False, style="dim")
     console.print(_fit_table(analysis))
-    for spec in (regularizer_table(analysis), mechanism_table(analysis)):
+    specs = (interaction_table, surface_table, regularizer_table, mechanism_table)
+    for spec in (make(analysis) for make in specs):
         if spec.rows:
             console.print(_simple_table(spec))
     for key, label in (("not_estimable", "could not estimate"), ("warnings", "warning")):

@@ -28,6 +28,7 @@ from plw.analysis.summary import analyze_results
 from plw.errors import PLWError
 from plw.files import check_output_path, write_text_atomic
 from plw.report import figures as figs
+from plw.report.extra import interaction_figure, surface_figure
 from plw.report.html import render_html
 from plw.report.markdown import render_markdown
 from plw.report.plotting import save_figure
@@ -61,6 +62,14 @@ def _figures(results, analysis, histories) -> list[tuple[str, str, object]]:
                 figs.benchmark_figure(none[none["dataset"] == name], fit),
             )
         )
+    for factor, per in (analysis.get("interactions") or {}).items():
+        for name, result in per.items():
+            out.append((f"interaction-{_slug(factor)}-{_slug(name)}",
+                        f"PLW curve per level of {factor}: {name}",
+                        interaction_figure(scores[scores["dataset"] == name], result)))  # fmt: skip
+    for name, result in (analysis.get("surface") or {}).items():
+        out.append((f"surface-{_slug(name)}", f"Score over PLW and completion weight: {name}",
+                    surface_figure(result)))  # fmt: skip
     cell_plw = dict(zip(results["cell"], results["plw"], strict=True))
     out += [
         ("relative", "Relative aggregate score against PLW", figs.relative_figure(analysis)),

@@ -10,7 +10,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from plw.report.tables import Table, all_tables, fits, glmm_table
+from plw.report.tables import Table, all_tables, findings, glmm_table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -86,7 +86,7 @@ def render_html(
             f'<p class="verdict"><strong>{escape(n)}.</strong> {escape(f["verdict"])}'
             + (f"<br><small>Convergence: {escape(f['convergence'])}</small>" if f.get("convergence") else "")
             + "</p>"
-            for n, f in fits(analysis).items()
+            for n, f in findings(analysis).items()
         )
         or "<p>No scored tasks.</p>"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plw.report.tables import Table, all_tables, fits
+from plw.report.tables import Table, all_tables, findings
 
 
 def md_table(table: Table) -> str:
@@ -37,7 +37,7 @@ def render_markdown(analysis: dict, figures: list[dict], title: str) -> str:
     ]
     parts += [
         f"**{name}.** {f['verdict']}" + (f" Convergence: {f['convergence']}." if f.get("convergence") else "")
-        for name, f in fits(analysis).items()
+        for name, f in findings(analysis).items()
     ] or ["No scored tasks."]
     for table in all_tables(analysis):
         if table.title.startswith("Relative aggregate score per cell"):

@@ -149,10 +149,57 @@ def relative_table(analysis: dict) -> Table:
     return Table("Relative aggregate score per cell", cols, rows)
 
 
+def findings(analysis: dict) -> dict[str, dict]:
+    """Every fit with a verdict: the one-curve fits, then PLW x extra factor and the surface."""
+    out = dict(fits(analysis))
+    for factor, per in (analysis.get("interactions") or {}).items():
+        out.update({f"{d}: PLW x {factor}": r for d, r in per.items()})
+    out.update({f"{d}: PLW x completion weight": r for d, r in (analysis.get("surface") or {}).items()})
+    return out
+
+
+def interaction_table(analysis: dict) -> Table:
+    """Per extra factor, dataset and level: the level's curvature, critical PLW and the curves test."""
+    rows = []
+    for factor, per in (analysis.get("interactions") or {}).items():
+        for dataset, r in per.items():
+            test = r.get("test") or {}
+            for level, f in (r.get("per_level") or {}).items():
+                q = f.get("quadratic") or {}
+                rows.append([factor, dataset, level, num(q.get("estimate")), num(q.get("p_value"), 3),
+                             num(f.get("critical_plw"), 3), fmt_ci(f.get("critical_plw_ci")),
+                             num(test.get("lr_p_value"), 3), num(test.get("wald_p_value"), 3)])  # fmt: skip
+    cols = ["factor", "dataset", "level", "w² coef", "p", "critical PLW", "95% CI (delta)",
+            "curves differ: p (LR)", "p (Wald)"]  # fmt: skip
+    return Table("PLW x extra factor: curve per level", cols, rows,
+                 "Beta regression with PLW's w and w² terms per level; the test compares it with one "
+                 "common curve (df = 2 x (levels - 1)).")  # fmt: skip
+
+
+def surface_table(analysis: dict) -> Table:
+    """Per dataset: the optimum of the PLW x completion-weight surface and its interval."""
+    rows = []
+    for dataset, r in (analysis.get("surface") or {}).items():
+        best, ci = r.get("optimum"), r.get("optimum_ci") or {}
+        if best is None:
+            continue
+        c = "train.completion_loss_weight"
+        rows.append(
+            [dataset, num(best["plw"], 3), fmt_ci(ci.get("plw")), num(best[c], 3), fmt_ci(ci.get(c)),
+             num(r.get("interior_maximum")), r.get("kind") or "", num(r.get("share_interior"), 2)]
+        )  # fmt: skip
+    cols = ["dataset", "optimum PLW", "95% CI", "optimum completion weight", "95% CI", "interior maximum",
+            "stationary point", "share of draws interior"]  # fmt: skip
+    note = "Highest point of the fitted surface on [0, 1]^2; intervals from coefficient draws."
+    return Table("PLW x completion weight: quadratic surface", cols, rows, note)
+
+
 def all_tables(analysis: dict) -> list[Table]:
     """Every table of the report, in order (empty ones dropped)."""
     tables = [
         glmm_table(analysis),
+        interaction_table(analysis),
+        surface_table(analysis),
         coefficient_table(analysis),
         regularizer_table(analysis),
         mechanism_table(analysis),
