@@ -1,15 +1,10 @@
-"""Step time and peak memory of three ways to compute the loss of a causal LM, and their floor.
+"""Step time and peak memory of the ways to compute the loss of a causal LM, and their floor.
 
 One optimizer step (forward + backward + AdamW step) of SmolLM2-135M-Instruct on random token ids,
-with an 80% prompt / 20% completion split:
-
-- hf:        Transformers' own loss, `model(input_ids, labels=labels)` with -100 on prompt tokens.
-- reference: plw's weighted loss on full logits (`plw.loss.weighted.plw_loss`) with PLW.
-- chunked:   plw's chunked loss (`plw.loss.chunked.chunked_weighted_ce` on hidden states from
-             `plw.loss.head.hidden_states_instead_of_logits`) with PLW; no [B, T, V] logits.
-- floor:     no loss head at all: the mean of the final hidden states (the head's weight is touched
-             so its gradient exists, as in every other variant). The same step minus everything a
-             loss over the vocabulary costs: no loss implementation can use less memory or time.
+with an 80% prompt / 20% completion split, for the variants of bench/loss_variants.py: hf
+(Transformers' own loss), trl (TRL SFTTrainer's default loss at completion-only, through a real
+SFTTrainer), reference (plw on full logits), chunked (plw's chunked loss), floor (no loss head at
+all); cce and liger need CUDA (see bench/gpu.py). plw variants use PLW (default 0.1).
 
 Every (variant, sequence length) runs in a fresh child process, so one variant's allocator state
 cannot leak into another's peak. Memory is the resident set (Linux VmHWM, reset with clear_refs
@@ -32,8 +27,6 @@ Exits non-zero only if a child crashes; missed targets are reported, not fatal.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -43,7 +36,11 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("hf", "reference", "chunked", "floor")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loss_variants import VARIANTS, init_adam_state, make_batch, make_loss, unavailable  # noqa: E402
+from measure import reset_peak_rss, rss_mib, trim_heap  # noqa: E402
+
+CPU_VARIANTS = ("hf", "trl", "reference", "chunked", "floor")
 MODEL = "smollm2-135m-instruct"
 # Targets from the issue, checked against the hf variant at the longest sequence.
 TIME_TARGET, MEMORY_TARGET = 1.05, 0.6
@@ -58,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plw", type=float, default=0.1, help="prompt loss weight")
     parser.add_argument("--prompt-frac", type=float, default=0.8, help="share of prompt tokens")
     parser.add_argument("--chunk-size", type=int, default=1024, help="tokens per chunk (chunked variant)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=list(CPU_VARIANTS), choices=VARIANTS)
     parser.add_argument("--model", default=MODEL)
     parser.add_argument(
         "--gradient-checkpointing", action="store_true", help="recompute layer activations in backward"
@@ -76,79 +73,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---- child: one variant, one sequence length -----------------------------------------------------
 
 
-def rss_mib(field: str) -> float:
-    """A memory field of /proc/self/status ("VmRSS", "VmHWM") in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def trim_heap() -> None:
-    """Return freed heap memory to the OS (glibc), so the resident set counts live memory only."""
-    # Not glibc: RSS then also holds memory the allocator keeps for reuse.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def reset_peak_rss() -> None:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so later peaks belong to what follows."""
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def make_batch(vocab: int, batch: int, seq: int, plw: float, prompt_frac: float, seed: int = 0):
-    """Random ids with an 80/20-style prompt/completion split, as plw's collator would give them.
-
-    Returns:
-        (input_ids [B, T], labels [B, T] (all tokens), hf_labels [B, T] (-100 on prompt),
-        loss_weights [B, T] float32: plw on prompt, 1 on completion).
-    """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, vocab, (batch, seq), generator=gen)
-    prompt = (torch.arange(seq) < int(prompt_frac * seq)).expand(batch, seq)
-    hf_labels = ids.masked_fill(prompt, -100)
-    weights = torch.where(prompt, plw, 1.0).float()
-    return ids, ids.clone(), hf_labels, weights
-
-
-def loss_fn(variant: str, model, batch, chunk_size: int):
-    """The scalar training loss of `batch` under `variant` (the model is called as a trainer would)."""
-    from plw.loss.chunked import chunked_weighted_ce
-    from plw.loss.head import hidden_states_instead_of_logits
-    from plw.loss.weighted import plw_loss, shift_targets
-
-    ids, labels, hf_labels, weights = batch
-    if variant == "hf":
-        return model(input_ids=ids, labels=hf_labels, use_cache=False).loss
-    if variant == "reference":
-        return plw_loss(model(input_ids=ids, use_cache=False).logits, labels, weights)
-    with hidden_states_instead_of_logits(model) as (head_weight, head_bias):
-        hidden = model(input_ids=ids, use_cache=False).logits
-    if variant == "floor":
-        return hidden.mean() + 0.0 * head_weight.sum()
-    targets, shifted = shift_targets(labels, weights)
-    flat = hidden[:, :-1, :].reshape(-1, hidden.size(-1))
-    total, _ = chunked_weighted_ce(
-        flat, head_weight, head_bias, targets.reshape(-1), shifted.reshape(-1), chunk_size=chunk_size
-    )
-    return total / shifted.sum().clamp(min=1e-8)
-
-
 def run_child(args: argparse.Namespace) -> dict:
     """Time `repeats` optimizer steps of one variant at one sequence length; print JSON."""
     import torch
 
-    from plw.models import load_model
+    from plw.models import load_model, load_tokenizer
 
     seq = args.seq[0]
+    why = unavailable(args.child, torch.device("cpu"))
+    if why:
+        return {"variant": args.child, "seq": seq, "skipped": why}
     rss_start = rss_mib("VmRSS")
     model = load_model(args.model)
     model.train()
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     batch = make_batch(model.config.vocab_size, args.batch, seq, args.plw, args.prompt_frac)
+    tokenizer = load_tokenizer(args.model) if args.child == "trl" else None
+    loss_fn = make_loss(args.child, model, plw=args.plw, chunk_size=args.chunk_size, tokenizer=tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     rss_model = rss_mib("VmRSS")
     init_adam_state(model, optimizer)
@@ -158,7 +100,7 @@ def run_child(args: argparse.Namespace) -> dict:
     def step() -> tuple[float, float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = loss_fn(args.child, model, batch, args.chunk_size)
+            loss = loss_fn(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -187,17 +129,6 @@ def run_child(args: argparse.Namespace) -> dict:
         "delta_mib": peak - baseline,
         "threads": torch.get_num_threads(),
     }
-
-
-def init_adam_state(model, optimizer) -> None:
-    """Create AdamW's moment buffers with a zero-gradient step, so they exist before any measurement
-    (even with --warmup 0) without paying for a forward and backward pass."""
-    import torch
-
-    for param in model.parameters():
-        param.grad = torch.zeros_like(param)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
 
 
 # ---- parent: spawn children, print the table -----------------------------------------------------
@@ -230,41 +161,58 @@ def spawn(args: argparse.Namespace, variant: str, seq: int) -> dict | None:
 
 
 def table(results: list[dict]) -> str:
-    """Markdown table with ratios against the hf variant of the same sequence length."""
-    hf = {r["seq"]: r for r in results if r["variant"] == "hf"}
-    columns = ["seq", "variant", "wall s", "x hf", "CPU s", "x hf", "peak RSS MiB", "x hf"]
-    columns += ["step delta MiB", "x hf", "loss"]
+    """Markdown table with ratios against the hf and trl variants of the same sequence length."""
+    bases = {name: {r["seq"]: r for r in results if r["variant"] == name} for name in ("hf", "trl")}
+    columns = ["seq", "variant", "wall s", "x hf", "CPU s", "x hf", "x trl", "peak RSS MiB", "x hf", "x trl"]
+    columns += ["step delta MiB", "x hf", "x trl", "loss"]
     rows = ["| " + " | ".join(columns) + " |", "|---:|---|" + "---:|" * (len(columns) - 2)]
     for r in results:
-        base = hf.get(r["seq"])
 
-        def ratio(key: str, r=r, base=base) -> str:
-            return f"{r[key] / base[key]:.2f}" if base and base[key] > 0 else "-"
+        def ratio(key: str, base: str, r=r) -> str:
+            b = bases[base].get(r["seq"])
+            return f"{r[key] / b[key]:.2f}" if b and b[key] > 0 else "-"
 
-        cells = [str(r["seq"]), r["variant"], f"{r['step_s']:.2f}", ratio("step_s"), f"{r['cpu_s']:.2f}"]
-        cells += [ratio("cpu_s"), f"{r['peak_rss_mib']:.0f}", ratio("peak_rss_mib"), f"{r['delta_mib']:.0f}"]
-        cells += [ratio("delta_mib"), f"{r['loss']:.4f}"]
+        cells = [str(r["seq"]), r["variant"], f"{r['step_s']:.2f}", ratio("step_s", "hf")]
+        cells += [f"{r['cpu_s']:.2f}"]
+        cells += [ratio("cpu_s", "hf"), ratio("cpu_s", "trl"), f"{r['peak_rss_mib']:.0f}"]
+        cells += [ratio("peak_rss_mib", "hf"), ratio("peak_rss_mib", "trl"), f"{r['delta_mib']:.0f}"]
+        cells += [ratio("delta_mib", "hf"), ratio("delta_mib", "trl"), f"{r['loss']:.4f}"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def verdict(results: list[dict]) -> list[str]:
-    """Whether the chunked variant met the issue's targets at the longest sequence."""
+    """Whether the chunked variant met the targets at the longest sequence: against hf (step time and
+    peak memory, TIME_TARGET and MEMORY_TARGET) and against trl (no more time, no more memory)."""
     by = {(r["variant"], r["seq"]): r for r in results}
     seq = max(r["seq"] for r in results)
-    hf, chunked = by.get(("hf", seq)), by.get(("chunked", seq))
-    if not (hf and chunked):
-        return ["targets: not checked (needs hf and chunked at the same sequence length)"]
-    t = chunked["step_s"] / hf["step_s"]
-    c = chunked["cpu_s"] / hf["cpu_s"]
-    p = chunked["peak_rss_mib"] / hf["peak_rss_mib"]
-    d = chunked["delta_mib"] / hf["delta_mib"] if hf["delta_mib"] > 0 else float("nan")
-    return [
-        f"seq {seq}: chunked step CPU time {c:.2f}x hf, wall time {t:.2f}x hf (target <= {TIME_TARGET}): "
-        f"CPU {'met' if c <= TIME_TARGET else 'NOT met'}, wall {'met' if t <= TIME_TARGET else 'NOT met'}",
-        f"seq {seq}: chunked peak RSS {p:.2f}x hf (target <= {MEMORY_TARGET}): "
-        f"{'met' if p <= MEMORY_TARGET else 'NOT met'}; step delta above the post-load baseline {d:.2f}x hf",
-    ]
+    hf, trl, chunked = by.get(("hf", seq)), by.get(("trl", seq)), by.get(("chunked", seq))
+    if not chunked:
+        return ["targets: not checked (no chunked result at the longest sequence)"]
+    lines = []
+    if hf:
+        t, c = chunked["step_s"] / hf["step_s"], chunked["cpu_s"] / hf["cpu_s"]
+        p = chunked["peak_rss_mib"] / hf["peak_rss_mib"]
+        d = chunked["delta_mib"] / hf["delta_mib"] if hf["delta_mib"] > 0 else float("nan")
+        lines += [
+            f"seq {seq}: chunked step CPU time {c:.2f}x hf, wall time {t:.2f}x hf (target <= {TIME_TARGET}): "
+            f"CPU {met(c <= TIME_TARGET)}, wall {met(t <= TIME_TARGET)}",
+            f"seq {seq}: chunked peak RSS {p:.2f}x hf (target <= {MEMORY_TARGET}): "
+            f"{met(p <= MEMORY_TARGET)}; step delta above the post-load baseline {d:.2f}x hf",
+        ]
+    if trl:
+        c, t = chunked["cpu_s"] / trl["cpu_s"], chunked["step_s"] / trl["step_s"]
+        p = chunked["peak_rss_mib"] / trl["peak_rss_mib"]
+        d = chunked["delta_mib"] / trl["delta_mib"] if trl["delta_mib"] > 0 else float("nan")
+        lines += [
+            f"seq {seq}: chunked (PLW) vs TRL's default loss (completion-only): CPU time {c:.2f}x "
+            f"({met(c <= 1)}), wall {t:.2f}x, peak RSS {p:.2f}x ({met(p <= 1)}), step delta {d:.2f}x",
+        ]
+    return lines or ["targets: not checked (needs hf or trl next to chunked)"]
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 def machine() -> str:
@@ -310,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         for variant in args.variants:
             result = spawn(args, variant, seq)
             crashed |= result is None
-            if result:
+            if result and "skipped" in result:
+                print(f"  {variant:9s} seq {seq}: skipped ({result['skipped']})", flush=True)
+            elif result:
                 results.append(result)
                 print(f"  {variant:9s} seq {seq}: {summary(result)}", flush=True)
     print(f"load average at end: {load()}")
