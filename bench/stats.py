@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from plw.data.sources import Record, load_records
+from plw.data.sources import Record, read_records
 from plw.data.spm import load_any_tokenizer
 from plw.data.stats import dataset_stats, generation_ratio
 
@@ -29,7 +29,7 @@ def main() -> None:
     source = SHARED / "instruct" / "alpaca_5000.json"
     if not source.exists():
         sys.exit(f"shared data not found: {source} (set PLW_SHARED_DATA)")
-    base = load_records(str(source))
+    base = read_records(str(source))
     records = [Record(r.data, f"{r.where}#{k}") for k in range(args.copies) for r in base]
     tokenizer = load_any_tokenizer(args.tokenizer)
     for name, run in (

@@ -50,12 +50,12 @@ def test_invert_output_under_a_file(plw_cli, tmp_path, data_file, a_file):
 
 
 def test_stats_histogram_that_is_a_directory(plw_cli, tmp_path, data_file, monkeypatch):
-    import plw.data.sources
+    import plw.data.load
 
     def never(*args, **kwargs):
         raise AssertionError("the data must not be read before the output path is checked")
 
-    monkeypatch.setattr(plw.data.sources, "load_records", never)
+    monkeypatch.setattr(plw.data.load, "load_records", never)
     code, _, err = plw_cli("stats", data_file, "--histogram", tmp_path)
     assert_one_line_error(code, err, f"--histogram: {tmp_path} is a directory; give a file path")
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from plw.cli.invert import register
 from plw.data.invert import DEFAULT_INVERSION_INSTRUCTION, invert_records, write_records
-from plw.data.sources import Record, load_records
+from plw.data.sources import Record, read_records
 from plw.data.spm import SentencePieceTokenizer
 from plw.data.stats import generation_ratio
 from plw.errors import PLWError
@@ -89,7 +89,7 @@ def test_bad_records_fail_or_are_skipped_with_their_location():
 def test_written_files_load_back(tmp_path, suffix):
     rows = invert_records([rec({"instruction": "é ünïcode", "input": "x", "output": "y"})])
     path = write_records(rows, tmp_path / f"out{suffix}")
-    assert [r.data for r in load_records(str(path))] == rows
+    assert [r.data for r in read_records(str(path))] == rows
 
 
 def test_write_rejects_other_suffixes(tmp_path):
@@ -99,7 +99,7 @@ def test_write_rejects_other_suffixes(tmp_path):
 
 def test_inverted_alpaca_5000_is_short_completion_and_round_trips():
     needs(ALPACA_5000, LLAMA)
-    records = load_records(str(ALPACA_5000))
+    records = read_records(str(ALPACA_5000))
     rows = invert_records(records, skip_bad_records=True)
     assert len(rows) == len(records) - 2  # two records have an empty output
     for row in rows:  # source_index maps every inverted record back to its original

@@ -10,8 +10,8 @@ import pytest
 
 import plw.data.presets as presets
 from plw.data.invert import DEFAULT_INVERSION_INSTRUCTION
+from plw.data.load import load_records
 from plw.data.presets import PRESETS, parse_preset, preset_local_file
-from plw.data.sources import load_records
 from plw.data.spm import SentencePieceTokenizer
 from plw.data.stats import dataset_stats
 from plw.errors import PLWError
@@ -116,7 +116,7 @@ def test_hub_failure_suggests_a_local_copy(monkeypatch):
     def offline(source, **_):
         raise PLWError(f"dataset '{source}': cannot load from the hub: offline")
 
-    monkeypatch.setattr(presets, "load_records", offline)
+    monkeypatch.setattr(presets, "read_records", offline)
     with pytest.raises(
         PLWError, match=r"offline\? use a local copy: alpaca-short@/path/to/alpaca-cleaned\.json"
     ):

@@ -1,8 +1,11 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
-from plw.data.sources import load_records
+from plw.data.load import load_records
+from plw.data.sources import read_records
 from plw.errors import PLWError
 
 
@@ -60,3 +63,52 @@ def test_non_utf8_names_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(PLWError, match="data file not found"):
         load_records(str(tmp_path / "nope.json"))
+
+
+def test_readers_read_files_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.json").write_text(json.dumps([{"prompt": "p", "completion": "c"}]))
+    assert [r.data for r in read_records("d.json")] == [r.data for r in load_records("d.json")]
+    with pytest.raises(PLWError, match="unknown dataset preset 'alpacca'"):
+        load_records("alpacca@d.json")  # the router knows presets ...
+    import plw.data.sources as sources
+
+    monkeypatch.setattr(sources, "_load_hub", lambda name, config, split: [sources.Record({}, name)])
+    assert read_records("alpaca-short")[0].where == "alpaca-short"  # ... the reader only hub ids
+
+
+def test_router_reaches_presets_and_the_synthetic_suite(tmp_path, monkeypatch):
+    rows = [{"instruction": "Say hi.", "input": "", "output": "hi there"}]
+    (tmp_path / "a.json").write_text(json.dumps(rows))
+    assert load_records(f"alpaca@{tmp_path / 'a.json'}", limit=1)[0].data == rows[0]
+    import plw.data.load as load
+
+    seen = {}
+
+    def fake_suite(source, config, split):
+        seen.update(source=source, config=config, split=split)
+        return tmp_path / "a.json" if source == "synthetic" else None
+
+    monkeypatch.setattr(load, "resolve_source", fake_suite)
+    assert load_records("synthetic", config="seed=1", split="eval")[0].data == rows[0]
+    assert seen == {"source": "synthetic", "config": "seed=1", "split": "eval"}
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["sources", "formats", "invert", "presets", "synthetic", "load", "tokenize", "weights", "cache", "stats"],
+)
+def test_each_data_module_imports_on_its_own(module):
+    """A fresh interpreter imports every data module first: no import loop between them."""
+    code = f"import plw.data.{module}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr.splitlines()[-1:]
+
+
+def test_readers_import_no_router():
+    code = (
+        "import sys, plw.data.sources, plw.data.presets, plw.data.synthetic; "
+        "print('plw.data.load' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False"

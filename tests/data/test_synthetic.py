@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from plw.cli.synth import register
 from plw.data import synthetic_words as words
 from plw.data.formats import render_alpaca
-from plw.data.sources import Record, load_records
+from plw.data.sources import Record, read_records
 from plw.data.synthetic import (
     FAMILIES,
     LONG_FAMILIES,
@@ -243,8 +243,8 @@ def test_write_suite_is_idempotent_and_loadable(tmp_path):
     assert again == paths and {k: p.stat().st_mtime_ns for k, p in again.items()} == stamps
     elsewhere = write_suite(tmp_path / "copy", seed=3, n_train=20, n_eval=5)
     assert all(elsewhere[k].read_bytes() == paths[k].read_bytes() for k in paths)
-    records = load_records(str(paths["train"]))
-    assert len(records) == 20 and len(load_records(str(paths["eval"]))) == 5
+    records = read_records(str(paths["train"]))
+    assert len(records) == 20 and len(read_records(str(paths["eval"]))) == 5
     prompt, completion = render_alpaca(records[0], "alpaca")
     assert prompt.endswith("### Response:") and completion == records[0].data["output"]
     assert json.loads(paths["meta"].read_text())["suite_version"] == SUITE_VERSION

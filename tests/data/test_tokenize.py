@@ -2,7 +2,8 @@ import pytest
 
 from plw.data.formats import ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, render_alpaca
 from plw.data.sources import Record
-from plw.data.tokenize import encode_records, tokenize_records, truncate
+from plw.data.tokenize import encode_records, tokenize_records
+from plw.data.truncation import truncate
 from plw.errors import PLWError
 
 TOKENIZERS = ["bpe_tokenizer", "stories_tokenizer", "smollm2_tokenizer"]

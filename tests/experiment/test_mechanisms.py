@@ -64,7 +64,7 @@ def test_lora_distance_equals_merged_model_distance(tmp_path, stories_path):
 
 @pytest.fixture(scope="module")
 def stories_examples(stories_tokenizer):
-    from plw.data.sources import load_records
+    from plw.data.load import load_records
     from plw.data.tokenize import encode_records
 
     records = load_records(str(shared("instruct/alpaca_5000.json")), limit=12)

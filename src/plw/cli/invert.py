@@ -28,7 +28,8 @@ def invert_command(
 ) -> None:
     """Prompt-invert an instruction dataset: output -> input, instruction -> output."""
     from plw.data.invert import invert_records, write_records
-    from plw.data.sources import Record, load_records
+    from plw.data.load import load_records
+    from plw.data.sources import Record
     from plw.data.stats import check_format, generation_ratio
     from plw.errors import PLWError
     from plw.files import check_output_path

@@ -42,7 +42,7 @@ def stats_command(
     ),
 ) -> None:
     """Measure a dataset's generation ratio Rg and recommend a prompt loss weight."""
-    from plw.data.sources import load_records
+    from plw.data.load import load_records
     from plw.data.spm import load_any_tokenizer
     from plw.data.stats import analyse, check_format, check_template
     from plw.errors import PLWError

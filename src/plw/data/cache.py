@@ -1,24 +1,31 @@
 """On-disk cache of tokenised datasets.
 
-Cells of a sweep that share tokenizer, data and template tokenise once. Only the PLW-free part
-(`input_ids`, `completion_mask`) is cached; weights are added per run. The key covers everything that
+Cells of a sweep that share tokenizer, data and template tokenise once. Only the weight-free part
+of `encode_records`' examples is cached; weights are added per run. The key covers everything that
 changes the tokens: the tokenizer's vocabulary and settings, the data file's bytes (or hub id), the
-format, template, max_length, truncation and chat options.
+format, template, max_length, truncation, chat and sample-weight options, and the cache layout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from plw.data.sources import load_records
+from plw.data.load import load_records
+from plw.data.presets import preset_local_file
+from plw.data.sources import Record
+from plw.data.synthetic import resolve_source
 from plw.data.tokenize import TokenizeReport, encode_records
 from plw.files import write_atomic
 from plw.models import cache_dir
+
+# Bumped when the cached arrays change, so an older cache file is never read as a newer one.
+LAYOUT = 2  # 2: token parts, message and sample weights, record locations
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -31,8 +38,6 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 def data_fingerprint(path: str) -> str:
     """Content hash of a local file, or the id itself for hub datasets."""
-    from plw.data.presets import preset_local_file
-
     local = preset_local_file(path) or Path(path).expanduser()
     if not local.is_file():
         return path
@@ -44,50 +49,77 @@ def data_fingerprint(path: str) -> str:
 
 
 def encode_cached(
-    data: dict[str, Any], tokenizer: Any, *, use_cache: bool = True, **options: Any
-) -> tuple[list[dict[str, list[int]]], TokenizeReport]:
+    data: dict[str, Any],
+    tokenizer: Any,
+    *,
+    use_cache: bool = True,
+    records: Callable[[], list[Record]] | None = None,
+    **options: Any,
+) -> tuple[list[dict[str, Any]], TokenizeReport]:
     """Load and encode records, reusing an earlier identical encoding if cached.
 
     Args:
         data: `path`, `config`, `split`, `limit` of the records (a DataConfig dump).
         tokenizer: the tokenizer.
         use_cache: read and write the cache.
+        records: gives the records of `data` when they must be encoded (a caller that reads them
+            anyway passes its copy, so a run reads them once); default: `load_records`.
         **options: `encode_records` keyword arguments.
     """
-    from plw.data.synthetic import resolve_source
-
     source = {k: data.get(k) for k in ("path", "config", "split", "limit")}
     synthetic = resolve_source(source["path"], source["config"], source["split"] or "train")
     content = data_fingerprint(str(synthetic) if synthetic else source["path"])
-    key_text = json.dumps([tokenizer_fingerprint(tokenizer), content, source, options], sort_keys=True)
+    key = [LAYOUT, tokenizer_fingerprint(tokenizer), content, source, options]
+    key_text = json.dumps(key, sort_keys=True)
     path = cache_dir() / "tokenized" / (hashlib.sha256(key_text.encode()).hexdigest()[:24] + ".npz")
     if use_cache and path.is_file():
         return _read(path)
-    records = load_records(
-        source["path"], config=source["config"], split=source["split"] or "train", limit=source["limit"]
-    )
-    examples, report = encode_records(records, tokenizer, **options)
+    if records is None:
+        split = source["split"] or "train"
+        loaded = load_records(source["path"], config=source["config"], split=split, limit=source["limit"])
+    else:
+        loaded = records()
+    examples, report = encode_records(loaded, tokenizer, **options)
     if use_cache:
         _write(path, examples, report)
     return examples, report
 
 
-def _write(path: Path, examples: list[dict[str, list[int]]], report: TokenizeReport) -> None:
-    lengths = np.array([len(e["input_ids"]) for e in examples], dtype=np.int64)
-    ids = np.array([t for e in examples for t in e["input_ids"]], dtype=np.int64)
-    mask = np.array([m for e in examples for m in e["completion_mask"]], dtype=np.int8)
+def _write(path: Path, examples: list[dict[str, Any]], report: TokenizeReport) -> None:
+    def flat(key: str, dtype: type) -> np.ndarray:
+        return np.array([t for e in examples for t in e[key]], dtype=dtype)
+
+    arrays = {
+        "lengths": np.array([len(e["input_ids"]) for e in examples], dtype=np.int64),
+        "ids": flat("input_ids", np.int64),
+        "mask": flat("completion_mask", np.int8),
+        "parts": flat("token_parts", np.int8),
+        "message_weights": flat("message_weights", np.float64),  # float64: weights read back exactly
+        "sample_weights": np.array([e["sample_weight"] for e in examples], dtype=np.float64),
+        "where": json.dumps([e["where"] for e in examples]),
+        "report": json.dumps(report.__dict__),
+    }
     # Atomic, so concurrent cells never read a half-written cache.
-    write_atomic(path, lambda tmp: np.savez(tmp, lengths=lengths, ids=ids, mask=mask,
-                                            report=json.dumps(report.__dict__)))  # fmt: skip
+    write_atomic(path, lambda tmp: np.savez(tmp, **arrays))
 
 
-def _read(path: Path) -> tuple[list[dict[str, list[int]]], TokenizeReport]:
+def _read(path: Path) -> tuple[list[dict[str, Any]], TokenizeReport]:
     with np.load(path) as arrays:
-        bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])])
-        ids, mask = arrays["ids"].tolist(), arrays["mask"].tolist()
+        bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])]).tolist()
+        columns = {
+            "input_ids": arrays["ids"].tolist(),
+            "completion_mask": arrays["mask"].tolist(),
+            "token_parts": arrays["parts"].tolist(),
+            "message_weights": arrays["message_weights"].tolist(),
+        }
+        samples, wheres = arrays["sample_weights"].tolist(), json.loads(str(arrays["where"]))
         report = TokenizeReport(**json.loads(str(arrays["report"])))
     examples = [
-        {"input_ids": ids[a:b], "completion_mask": mask[a:b]}
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        {
+            **{key: values[a:b] for key, values in columns.items()},
+            "sample_weight": sample,
+            "where": where,
+        }
+        for a, b, sample, where in zip(bounds[:-1], bounds[1:], samples, wheres, strict=True)
     ]
     return examples, report

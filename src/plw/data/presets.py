@@ -5,7 +5,7 @@ A data source is either
 - a preset name, loaded from its hub dataset: `alpaca`, `alpaca-cleaned`, `alpaca-short`, `dolly`;
 - `NAME@SOURCE`: the same preset built from a local file (or another hub id) with the hub schema,
   e.g. `alpaca-short@/data/alpaca_cleaned.json` inverts a local copy of AlpacaDataCleaned;
-- anything else: a local file or hub dataset id, as `plw.data.sources.load_records` reads it.
+- anything else: a local file or hub dataset id, as `plw.data.sources.read_records` reads it.
 
 An existing local file always wins over a preset of the same name. `NAME@` is only a preset when
 NAME is a known preset; hub ids cannot contain "@", and an unknown NAME is an error.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from plw.data.formats import RecordError
 from plw.data.invert import invert_records
-from plw.data.sources import Record, load_records
+from plw.data.sources import Record, read_records
 from plw.errors import PLWError
 
 log = logging.getLogger("plw.data")
@@ -134,7 +134,7 @@ def load_preset(
         PLWError: the source cannot be read (offline hub: the message says how to use a local copy).
     """
     try:
-        records = load_records(location or preset.hub_id, config=config, split=split)
+        records = read_records(location or preset.hub_id, config=config, split=split)
     except PLWError as err:
         if location is not None:
             raise

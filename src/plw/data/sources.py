@@ -1,9 +1,9 @@
-"""Read instruction records from local files or the Hugging Face hub.
+"""Read instruction records from local files or the Hugging Face hub (readers only).
 
 Every record keeps where it came from (`Record.where`, e.g. `data.jsonl:12` or `data.json[3]`) so a
 malformed record is reported by file and line. Local formats: JSON (a list of objects), JSON lines,
-CSV and Parquet; a dataset preset (`alpaca-short`, `dolly@/local/dolly.jsonl`, see
-`plw.data.presets`); anything else is a hub dataset id.
+CSV and Parquet; anything else is a hub dataset id. Dataset presets and the synthetic suite are
+routed to in `plw.data.load`, which sits above this module and the ones built on it.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ class Record:
     where: str
 
 
-def load_records(
+def read_records(
     source: str, *, config: str | None = None, split: str = "train", limit: int | None = None
 ) -> list[Record]:
-    """Load records from a local file or a hub dataset.
+    """Read records from a local file or a hub dataset.
 
     Args:
-        source: path to a .json / .jsonl / .csv / .parquet file, a preset (`NAME` or `NAME@SOURCE`),
-            or a hub dataset id.
+        source: path to a .json / .jsonl / .csv / .parquet file, or a hub dataset id.
         config: hub dataset configuration name.
         split: hub split.
         limit: keep only the first `limit` records.
@@ -41,16 +40,6 @@ def load_records(
     Raises:
         PLWError: missing file, unreadable bytes, malformed JSON, or a hub dataset that cannot load.
     """
-    from plw.data.presets import load_preset, parse_preset  # lazy: presets are built on load_records
-    from plw.data.synthetic import resolve_source
-
-    synthetic = resolve_source(source, config, split)
-    if synthetic is not None:
-        return load_records(str(synthetic), limit=limit)
-    preset = parse_preset(source)
-    if preset is not None:
-        records = load_preset(*preset, config=config, split=split)
-        return records[:limit] if limit is not None else records
     path = Path(source).expanduser()
     if path.suffix in LOCAL_SUFFIXES or path.exists():
         records = _load_local(path)

@@ -177,20 +177,14 @@ def part_losses(model, examples: list[dict], pad_id: int) -> tuple[float | None,
 
 def encode_options(config) -> dict[str, Any]:
     """The tokenisation options training used, so cached encodings are shared."""
-    data = config.data
-    return {
-        "fmt": data.format,
-        "template": data.template,
-        "max_length": config.max_length,
-        "truncation": config.truncation,
-        "assistant_turns": data.assistant_turns,
-        "skip_bad_records": data.skip_bad_records,
-    }
+    from plw.training.run import encode_options as training_options
+
+    return training_options(config.data, config)
 
 
 def heldout_examples(config, tokenizer, n: int) -> list[dict]:
     """Encoded records [limit, limit + n) of the training source; [] when all records are trained on."""
-    from plw.data.sources import load_records
+    from plw.data.load import load_records
     from plw.data.tokenize import encode_records
 
     data = config.data

@@ -4,16 +4,22 @@ Output directory layout:
     config.yaml        the resolved config (PLW 'auto' replaced by its value)
     model/             the model (full fine-tuning) or LoRA adapter, with the tokenizer
     log_history.json   Trainer's log history (loss, prompt_loss, completion_loss, eval_* ...)
-    metrics.json       final prompt and completion losses, tokenisation counts, run facts
+    metrics.json       final losses (per part too), tokenisation counts, run facts
+
+A run reads each data source at most once: PLW 'auto' and the tokenisation share one read, and a
+cached tokenisation needs none.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from plw.batch import PARTS
 from plw.config import dump_yaml
 from plw.errors import PLWError
 from plw.files import check_output_path, write_text_atomic
@@ -30,50 +36,81 @@ def check_resources(config: TrainConfig) -> None:
         resolve_model(config.tokenizer)
 
 
+def record_reader(data: DataConfig) -> Callable[[], list]:
+    """The records of `data`, read on the first call and kept for later ones."""
+    from plw.data.load import load_records
+
+    return functools.cache(
+        lambda: load_records(data.path, config=data.config, split=data.split, limit=data.limit)
+    )
+
+
+def encode_options(data: DataConfig, config: TrainConfig) -> dict[str, Any]:
+    """The `encode_records` options of a data source in a run (also the tokenisation cache's key)."""
+    return {
+        "fmt": data.format,
+        "template": data.template,
+        "max_length": config.max_length,
+        "truncation": config.truncation,
+        "assistant_turns": data.assistant_turns,
+        "skip_bad_records": data.skip_bad_records,
+        "sample_weight_field": data.sample_weight_field,
+    }
+
+
 def build_dataset(
-    data: DataConfig, tokenizer: Any, config: TrainConfig, plw: float, *, use_cache: bool = True
+    data: DataConfig,
+    tokenizer: Any,
+    config: TrainConfig,
+    weights: Any,
+    *,
+    use_cache: bool = True,
+    records: Callable[[], list] | None = None,
 ):
-    """Encode records (cached), add weights for `plw`, optionally pack; return (Dataset, report)."""
+    """Encode records (cached), weigh them, optionally pack; return (Dataset, report).
+
+    Args:
+        weights: a PLW or a `plw.data.weights.TokenWeights`.
+        records: gives the records when they must be encoded (see `record_reader`).
+    """
     from datasets import Dataset
 
     from plw.data.cache import encode_cached
     from plw.data.collator import pack_examples
-    from plw.data.tokenize import add_weights
+    from plw.data.tokenize import weigh_examples
 
     examples, report = encode_cached(
-        data.model_dump(),
-        tokenizer,
-        use_cache=use_cache,
-        fmt=data.format,
-        template=data.template,
-        max_length=config.max_length,
-        truncation=config.truncation,
-        assistant_turns=data.assistant_turns,
-        skip_bad_records=data.skip_bad_records,
+        data.model_dump(), tokenizer, use_cache=use_cache, records=records, **encode_options(data, config)
     )
-    if not examples:
+    features = weigh_examples(examples, weights, skip_bad_records=data.skip_bad_records, report=report)
+    if not features:
         raise PLWError(
-            f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long)"
+            f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long, "
+            f"{len(report.skipped)} skipped)"
         )
-    features = [add_weights(e, plw) for e in examples]
     if config.packing:
         features = pack_examples(features, config.max_length)
     return Dataset.from_list(features), report
 
 
-def resolve_prompt_loss_weight(config: TrainConfig, tokenizer: Any) -> tuple[float, str]:
-    """The PLW to train with, and a note on where it came from ('auto' uses the data's Rg)."""
+def resolve_prompt_loss_weight(
+    config: TrainConfig, tokenizer: Any, records: Callable[[], list] | None = None
+) -> tuple[float, str]:
+    """The PLW to train with, and a note on where it came from ('auto' uses the data's Rg).
+
+    Args:
+        records: gives the training records (see `record_reader`); default: read them here.
+    """
     if config.prompt_loss_weight != "auto":
         return float(config.prompt_loss_weight), "given"
     from plw.data.guidance import recommend_plw
-    from plw.data.sources import load_records
     from plw.data.stats import generation_ratio
 
-    records = load_records(
-        config.data.path, config=config.data.config, split=config.data.split, limit=config.data.limit
-    )
     ratio = generation_ratio(
-        records, tokenizer, fmt=config.data.format, skip_bad_records=config.data.skip_bad_records
+        (records or record_reader(config.data))(),
+        tokenizer,
+        fmt=config.data.format,
+        skip_bad_records=config.data.skip_bad_records,
     )
     advice = recommend_plw(ratio)
     log.info("prompt_loss_weight auto -> %s: %s", advice.plw, advice.reason)
@@ -131,11 +168,17 @@ def train(
 
     check_resources(config)
     tokenizer = load_tokenizer(config.tokenizer or config.model)
-    plw, plw_source = resolve_prompt_loss_weight(config, tokenizer)
-    train_set, train_report = build_dataset(config.data, tokenizer, config, plw, use_cache=use_cache)
+    train_records = record_reader(config.data)
+    plw, plw_source = resolve_prompt_loss_weight(config, tokenizer, train_records)
+    weights = config.token_weights(plw)
+    train_set, train_report = build_dataset(
+        config.data, tokenizer, config, weights, use_cache=use_cache, records=train_records
+    )
     eval_set, eval_report = (None, None)
     if config.eval_data is not None:
-        eval_set, eval_report = build_dataset(config.eval_data, tokenizer, config, plw, use_cache=use_cache)
+        eval_set, eval_report = build_dataset(
+            config.eval_data, tokenizer, config, weights, use_cache=use_cache
+        )
     model = load_model(config.model, dtype="float32", dropout=config.regularization.dropout)
     model = apply_lora(model, config)
     from plw.data.collator import PLWDataCollator
@@ -146,11 +189,17 @@ def train(
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        data_collator=PLWDataCollator(tokenizer.pad_token_id, plw, padding_free=config.packing),
+        data_collator=PLWDataCollator(
+            tokenizer.pad_token_id,
+            plw,
+            completion_loss_weight=config.completion_loss_weight,
+            padding_free=config.packing,
+        ),
         callbacks=[LogLastStep(), StopOnNonFinite()]
         + ([RichProgressCallback()] if progress else [])
         + list(callbacks or []),
         prompt_loss_weight=plw,
+        completion_loss_weight=config.completion_loss_weight,
         normalizer=config.normalizer,
         label_smoothing=config.regularization.label_smoothing,
         minkowski_lambda=config.regularization.minkowski_lambda,
@@ -187,11 +236,16 @@ def latest_checkpoint(out: Path, *, needs_optimizer: bool = True) -> str | None:
     return None if found is None else str(found)
 
 
+# The losses logged during training whose last value is kept as final_<key>: the total, and one per
+# part (prompt_loss, completion_loss, and user_loss, assistant_loss, ... for chat data).
+LOGGED_LOSSES: tuple[str, ...] = ("loss", *(f"{part}_loss" for part in PARTS))
+
+
 def final_metrics(history: list[dict], train_metrics: dict, eval_metrics: dict) -> dict[str, Any]:
-    """The last logged prompt/completion losses plus Trainer's run metrics."""
+    """The last logged total and per-part losses plus Trainer's run metrics."""
     metrics: dict[str, Any] = dict(train_metrics)
     for entry in history:
-        for key in ("loss", "prompt_loss", "completion_loss"):
+        for key in LOGGED_LOSSES:
             if key in entry:
                 metrics[f"final_{key}"] = entry[key]
     metrics.update(eval_metrics)
