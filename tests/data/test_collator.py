@@ -69,7 +69,10 @@ def test_example_weights_must_match_both_configured_weights():
     PLWDataCollator(0, prompt_loss_weight=0.5)([ex([5, 6, 7], [0, 1, 1])])  # agrees: accepted
 
 
-def test_weights_with_token_parts_are_not_rebuilt_or_checked():
+def test_weights_of_chat_records_are_not_checked_but_others_are():
+    plain = {**ex([5, 6, 7], [0, 1, 1]), "token_parts": [PART_IDS["prompt"]] + [PART_IDS["completion"]] * 2}
+    with pytest.raises(ValueError, match="prompt_loss_weight"):
+        PLWDataCollator(0, prompt_loss_weight=0.1)([plain])
     # A role spec can weight user and template tokens apart; the mask alone cannot say so.
     example = {**ex([5, 6, 7, 8], [0, 0, 1, 1]), "loss_weights": [0.0, 0.3, 1.0, 1.0], "token_parts": [T, U, A, A]}
     batch = PLWDataCollator(0, prompt_loss_weight=0.1)([example])

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from plw.batch import IGNORE_INDEX
+from plw.batch import IGNORE_INDEX, PART_IDS
 
 PART_PAD = -1  # token_parts of padding: no part
 
@@ -36,10 +36,10 @@ class PLWDataCollator:
     """Pad or concatenate examples with `input_ids`, `completion_mask` and optional `loss_weights`.
 
     Examples without `loss_weights` get `completion_loss_weight` on completion tokens and
-    `prompt_loss_weight` on prompt tokens. Examples with `loss_weights` keep them; if they have no
-    `token_parts` (so the weights follow the completion mask alone) they must agree with the
-    collator's weights, when it has a `prompt_loss_weight`. Weights from a role or message spec
-    (examples with `token_parts`) cannot be rebuilt from the mask and are not checked.
+    `prompt_loss_weight` on prompt tokens. Examples with `loss_weights` keep them; unless they come
+    from chat records (`token_parts` naming a chat part), their weights follow the completion mask
+    alone and must agree with the collator's, when it has a `prompt_loss_weight`. Weights of chat
+    records (from a role or message spec) cannot be rebuilt from the mask and are not checked.
 
     Attributes:
         pad_token_id: id used for padding (its weight is 0, so any id works).
@@ -71,7 +71,7 @@ class PLWDataCollator:
         parts = example.get("token_parts")
         if "loss_weights" in example:
             weights = torch.as_tensor(example["loss_weights"], dtype=torch.float32)
-            if parts is None:
+            if not _has_chat_parts(parts):
                 self._check_weights(weights, completion)
         elif self.prompt_loss_weight is not None:
             weights = self._weights(completion)
@@ -150,6 +150,11 @@ class PLWDataCollator:
         if _has_parts(rows):
             batch["token_parts"] = torch.cat(_parts(rows))[None]
         return batch
+
+
+def _has_chat_parts(parts: list[int] | None) -> bool:
+    """Whether an example's token_parts name a chat part (codes above prompt / completion)."""
+    return parts is not None and any(p > PART_IDS["completion"] for p in parts)
 
 
 def _has_parts(rows: list[dict[str, torch.Tensor]]) -> bool:
