@@ -6,11 +6,28 @@ Change one import and add `prompt_loss_weight`:
     args = PLWSFTConfig(output_dir="out", prompt_loss_weight=0.1)
     trainer = PLWSFTTrainer(model=model, args=args, train_dataset=dataset)
 
-TRL prepares the dataset as usual (prompt-completion, conversational prompt-completion, or
-`messages` with `assistant_only_loss=True`); TRL marks non-completion tokens with label -100. plw then
-turns those labels back into a `completion_mask`, restores the labels, and its collator and loss
-weight prompt tokens by PLW. `prompt_loss_weight` supersedes `completion_only_loss`: PLW 0 is
-completion-only loss, PLW 1 is loss on everything.
+How each dataset type is weighted:
+
+- `messages` (conversational language modelling, the usual chat format): plw renders and tokenises
+  the messages itself, as `plw train` does (`plw.data.tokenize`, template "chat"). Any chat template
+  that renders earlier turns the same way as later ones works; no `{% generation %}` markers are
+  needed. System, user and tool turns and the template's headers weigh `prompt_loss_weight`,
+  assistant turns `completion_loss_weight`, and the chat weights (`role_weights`, `template_weight`,
+  `earlier_assistant_weight`) refine that. `tools` and `chat_template_kwargs` columns are not used.
+  `truncation_mode` "keep_start" cuts the end of an over-long conversation, "keep_end" its start
+  (keeping the last assistant turn whole).
+- prompt-completion and conversational prompt-completion: TRL prepares them as usual and marks the
+  prompt with label -100; plw turns those labels back into a `completion_mask`, restores the labels
+  and weights prompt tokens by PLW, completion tokens by `completion_loss_weight`.
+- `text` (plain language modelling): every token is completion.
+
+`prompt_loss_weight` supersedes `completion_only_loss` and `assistant_only_loss`: PLW 0 is
+completion-only (assistant-only) loss, PLW 1 loss on everything. `assistant_only_loss=True` is
+accepted with PLW 0 and refused with any other PLW, which contradicts it.
+
+A configured weight that applies to no token of a prepared dataset (PLW != 1 on `text` data, a role
+weight on data without that role or on prompt-completion data, which has no roles) is logged as a
+warning, not an error: one config often serves several datasets.
 """
 
 from __future__ import annotations
@@ -18,30 +35,90 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from transformers.utils import logging as hf_logging
 from trl import SFTConfig, SFTTrainer
 
+from plw.batch import IGNORE_INDEX, LOSS_KEYS, PART_IDS
 from plw.data.collator import PLWDataCollator
-from plw.loss.weighted import IGNORE_INDEX
-from plw.training.trainer import _PLW_KEYS, PLWLossMixin
+from plw.data.weights import TokenWeights, example_weights
+from plw.errors import PLWError
+from plw.training.trainer import PLWLossMixin
+
+logger = hf_logging.get_logger("plw.sft")
+# TRL's truncation_mode in plw's terms (see plw.data.tokenize.truncate).
+TRUNCATION = {"keep_start": "right", "keep_end": "left"}
+_FEATURES = ("input_ids", "labels", "loss_weights", "completion_mask", "token_parts")
 
 
 @dataclass
 class PLWSFTConfig(SFTConfig):
-    """`trl.SFTConfig` plus the PLW settings (see `plw.loss.weighted` for the normalisers)."""
+    """`trl.SFTConfig` plus the PLW settings (see `plw.loss.weighted` for the normalisers).
+
+    The weight fields mean what `plw train`'s keys of the same names mean (`plw.training.config`);
+    the chat weights apply to `messages` datasets.
+    """
 
     prompt_loss_weight: float = field(default=1.0, metadata={"help": "PLW in [0, 1]"})
+    completion_loss_weight: float = field(default=1.0, metadata={"help": "completion weight in [0, 1]"})
+    role_weights: dict | None = field(
+        default=None, metadata={"help": "chat: weight in [0, 1] per role (system, user, assistant, tool)"}
+    )
+    template_weight: float | None = field(
+        default=None, metadata={"help": "chat: weight of the chat template's own tokens"}
+    )
+    earlier_assistant_weight: float | None = field(
+        default=None, metadata={"help": "chat: weight of assistant turns before the last one"}
+    )
+    assistant_turns: str = field(
+        default="all", metadata={"help": "chat: 'all' assistant turns are completion, or only the 'last'"}
+    )
     plw_normalizer: str = field(default="weight_sum", metadata={"help": "weight_sum, nonzero or completion"})
     minkowski_lambda: float = field(default=0.0, metadata={"help": "penalty strength to pre-trained weights"})
     minkowski_p: float = field(default=2.0, metadata={"help": "exponent of the Minkowski penalty"})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.assistant_turns not in ("all", "last"):
+            raise ValueError(f"assistant_turns must be 'all' or 'last', got {self.assistant_turns!r}")
+        self.token_weights()  # validates every weight
 
-def _restore_labels(example: dict[str, Any]) -> dict[str, Any]:
-    """TRL's -100 labels become a completion mask; prompt tokens get their labels back."""
-    labels = example["labels"]
+    def token_weights(self) -> TokenWeights:
+        """The token weight spec these settings describe."""
+        try:
+            return TokenWeights(
+                prompt=self.prompt_loss_weight,
+                completion=self.completion_loss_weight,
+                roles={k: v for k, v in (self.role_weights or {}).items() if v is not None},
+                template=self.template_weight,
+                earlier_assistant=self.earlier_assistant_weight,
+            )
+        except PLWError as err:
+            raise ValueError(str(err)) from err
+
+
+def _restore_labels(example: dict[str, Any], weights: TokenWeights) -> dict[str, Any]:
+    """TRL's -100 labels become a completion mask and weights; prompt tokens get their labels back."""
+    mask = [int(label != IGNORE_INDEX) for label in example["labels"]]
+    parts = [PART_IDS["completion"] if m else PART_IDS["prompt"] for m in mask]
     return {
-        "completion_mask": [int(label != IGNORE_INDEX) for label in labels],
+        "completion_mask": mask,
         "labels": list(example["input_ids"]),
+        "token_parts": parts,
+        "loss_weights": example_weights(mask, weights, token_parts=parts),
     }
+
+
+def _encode_messages(batch: dict[str, list], indices: list[int], **options: Any) -> dict[str, list]:
+    """A batch of `messages` rows, tokenised and weighted as `plw train` does."""
+    from plw.data.sources import Record
+    from plw.data.tokenize import add_weights, encode_records
+
+    tokenizer, weights, name = options.pop("tokenizer"), options.pop("weights"), options.pop("name")
+    rows = zip(batch["messages"], indices, strict=True)
+    records = [Record({"messages": messages}, f"{name} dataset row {i}") for messages, i in rows]
+    examples, _ = encode_records(records, tokenizer, fmt="chat", template="chat", **options)
+    examples = [add_weights(e, weights) for e in examples]
+    return {key: [e[key] for e in examples] for key in _FEATURES}
 
 
 class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
@@ -53,17 +130,27 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
             config = args[1]
         if not isinstance(config, PLWSFTConfig):
             raise TypeError("PLWSFTTrainer needs args=PLWSFTConfig(...)")
+        if config.assistant_only_loss:
+            if config.prompt_loss_weight != 0:
+                raise ValueError(
+                    "assistant_only_loss=True means prompt_loss_weight=0, but prompt_loss_weight is "
+                    f"{config.prompt_loss_weight}; set one of them, not both"
+                )
+            config.assistant_only_loss = False  # plw weights messages by role itself
         # TRL must mark the prompt so plw can weight it; PLW decides how much it counts.
         config.completion_only_loss = True
+        self.token_weights = config.token_weights()  # before super().__init__, which prepares the data
         super().__init__(*args, **kwargs)
         self.data_collator = PLWDataCollator(
             self.processing_class.pad_token_id if hasattr(self.processing_class, "pad_token_id") else 0,
             prompt_loss_weight=config.prompt_loss_weight,
+            completion_loss_weight=config.completion_loss_weight,
             padding_free=self.padding_free,
             pad_to_multiple_of=config.pad_to_multiple_of,
         )
         self._init_plw(
             prompt_loss_weight=config.prompt_loss_weight,
+            completion_loss_weight=config.completion_loss_weight,
             normalizer=config.plw_normalizer,
             label_smoothing=config.label_smoothing_factor,
             minkowski_lambda=config.minkowski_lambda,
@@ -72,12 +159,80 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         # Trainer's own label smoother would otherwise be applied on top of the PLW loss.
         self.label_smoother = None
 
-    def _prepare_dataset(self, dataset, *args: Any, **kwargs: Any):
-        dataset = super()._prepare_dataset(dataset, *args, **kwargs)
-        if "labels" in (dataset.column_names or []):
-            dataset = dataset.map(_restore_labels)
+    def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+        from trl.data_utils import is_conversational_from_value, maybe_convert_to_chatml
+
+        if self._plw_renders(dataset, formatting_func) and is_conversational_from_value(next(iter(dataset))):
+            dataset = dataset.map(maybe_convert_to_chatml, remove_columns="conversations")
+        if self._plw_renders(dataset, formatting_func):
+            dataset = self._prepare_messages(dataset, processing_class, args, packing, dataset_name)
+        else:
+            dataset = super()._prepare_dataset(
+                dataset, processing_class, args, packing, formatting_func, dataset_name
+            )
+            if "labels" in (dataset.column_names or []):
+                dataset = dataset.map(_restore_labels, fn_kwargs={"weights": self.token_weights})
+        self._warn_unreached(dataset, dataset_name)
         return dataset
+
+    def _plw_renders(self, dataset, formatting_func) -> bool:
+        """Whether plw tokenises this dataset: conversational language modelling, text only."""
+        columns = set(dataset.column_names or [])
+        if formatting_func is not None or getattr(self, "_is_vision_dataset", False):
+            return False
+        return not {"input_ids", "prompt", "images", "image"} & columns and bool(
+            {"messages", "conversations"} & columns
+        )
+
+    def _prepare_messages(self, dataset, processing_class, args, packing: bool, name: str):
+        """Tokenise, weight, then pack (as TRL would) a `messages` dataset."""
+        from datasets import Dataset
+        from trl.data_utils import pack_dataset
+
+        map_kwargs = {"num_proc": args.dataset_num_proc} if isinstance(dataset, Dataset) else {}
+        unused = [c for c in ("tools", "chat_template_kwargs") if c in (dataset.column_names or [])]
+        if unused:
+            logger.warning(
+                "plw renders messages with the chat template alone; not used: %s", ", ".join(unused)
+            )
+        if packing and args.max_length is None:
+            raise ValueError("When packing is enabled, `max_length` can't be `None`.")
+        options = {
+            "tokenizer": getattr(processing_class, "tokenizer", processing_class),
+            "weights": self.token_weights,
+            "name": name,
+            "max_length": args.max_length,
+            "truncation": TRUNCATION[args.truncation_mode],
+            "assistant_turns": args.assistant_turns,
+        }
+        before = len(dataset) if isinstance(dataset, Dataset) else None
+        dataset = dataset.map(_encode_messages, batched=True, with_indices=True, fn_kwargs=options,
+                              remove_columns=dataset.column_names, **map_kwargs)  # fmt: skip
+        if before is not None and len(dataset) < before:
+            logger.warning(
+                "plw: %d of %d %s examples dropped: no assistant token fits in max_length %s",
+                before - len(dataset), before, name, args.max_length,
+            )  # fmt: skip
+        if packing:
+            if args.shuffle_dataset:
+                dataset = dataset.shuffle(seed=args.seed)
+            dataset = pack_dataset(dataset, args.max_length, args.packing_strategy, map_kwargs)
+        if args.shuffle_dataset:
+            dataset = dataset.shuffle(seed=args.seed)
+        return dataset
+
+    def _warn_unreached(self, dataset, name: str) -> None:
+        """Warn about each configured weight that applies to no token of the prepared dataset."""
+        from datasets import Dataset
+
+        from plw.data.show import part_side_counts, unreached_weights
+
+        if not isinstance(dataset, Dataset) or "token_parts" not in dataset.column_names:
+            return  # an IterableDataset cannot be counted without consuming it
+        counts = part_side_counts(dataset.select_columns(["token_parts", "completion_mask"]).to_list())
+        for key in unreached_weights(self.token_weights, counts):
+            logger.warning("plw: %s applies to no token of the %s dataset, so it has no effect", key, name)
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *_PLW_KEYS]))
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *LOSS_KEYS]))
