@@ -20,6 +20,7 @@ from plw.errors import PLWError
 COMMAND_MODULES = (
     "train",
     "stats",
+    "show",
     "invert",
     "eval",
     "sweep",
