@@ -13,9 +13,11 @@ import typer
 from typer.testing import CliRunner
 
 from plw.cli.stats import register
-from plw.data.sources import Record, load_records
+from plw.data.load import load_records
+from plw.data.sources import Record
 from plw.data.spm import SentencePieceTokenizer, load_any_tokenizer, sentencepiece_file
 from plw.data.stats import dataset_stats, generation_ratio
+from plw.data.weights import TokenWeights
 from plw.errors import PLWError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,6 +218,56 @@ def test_skipped_records_are_counted(words):
     assert (stats["records"], stats["skipped"], stats["skipped_where"]) == (1, 1, ["f[1]"])
 
 
+def chat_record(where: str = "t[0]") -> Record:
+    return rec(
+        {
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "hi there"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "name three colours"},
+                {"role": "assistant", "content": "red green blue"},
+            ]
+        },
+        where,
+    )
+
+
+def test_chat_token_shares_per_role(words):
+    stats = dataset_stats([chat_record()], words)
+    parts = stats["parts"]
+    # Each role's share is its message contents; the template's own tokens are a part of their own.
+    assert (parts["system"]["tokens"], parts["user"]["tokens"]) == (2, 5)
+    assert parts["assistant"]["tokens"] + parts["assistant_earlier"]["tokens"] == 4
+    assert parts["template"]["tokens"] > 0
+    total = stats["templated_prompt_tokens"] + stats["templated_completion_tokens"]
+    assert sum(p["tokens"] for p in parts.values()) == total
+    assert sum(p["token_share"] for p in parts.values()) == pytest.approx(1.0, abs=1e-5)
+    assert stats["weights"] is None and stats["generation_ratio_weighted"] is None
+
+
+def test_weighted_generation_ratio(words):
+    records = [chat_record("t[0]"), chat_record("t[1]")]
+    plain = dataset_stats(records, words, weights=TokenWeights(prompt=0.5))
+    prompt, completion = plain["templated_prompt_tokens"], plain["templated_completion_tokens"]
+    predicted_prompt = prompt - len(records)  # each example's first token is never predicted
+    assert plain["generation_ratio_weighted"] == pytest.approx(completion / (0.5 * predicted_prompt))
+    assert plain["weighted_prompt_mass"] == pytest.approx(0.5 * predicted_prompt)
+    roles = dataset_stats(records, words, weights=TokenWeights(prompt=0.5, roles={"user": 0.0, "tool": 0.3}))
+    users = roles["parts"]["user"]["tokens"]
+    assert roles["parts"]["user"]["weight_mass"] == 0.0
+    assert roles["generation_ratio_weighted"] == pytest.approx(
+        completion / (0.5 * (predicted_prompt - users))
+    )
+    assert roles["unused_weights"] == ["role_weights.tool"]  # no tool turn: the weight reaches nothing
+    assert roles["weights"]["role_weights"] == {"user": 0.0, "tool": 0.3}
+
+
+def test_weighted_ratio_without_prompt_weight_is_null(words):
+    stats = dataset_stats([chat_record()], words, weights=TokenWeights(prompt=0.0))
+    assert stats["generation_ratio_weighted"] is None and stats["weighted_prompt_mass"] == 0.0
+
+
 # --- bad input -------------------------------------------------------------------------------------------
 
 
@@ -302,6 +354,31 @@ def test_cli_skips_bad_records_by_default_and_strict_fails(run, tiny_spm, tmp_pa
     assert isinstance(result.exception, PLWError) and "d.jsonl:2: field 'output': missing" in str(
         result.exception
     )
+
+
+def test_cli_weighted_rg_from_options_and_train_config(run, tiny_spm, small_data, tmp_path):
+    result = run(small_data, "-t", tiny_spm, "--plw", "0.5", "--json")
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    predicted_prompt = stats["templated_prompt_tokens"] - stats["records"]
+    assert stats["generation_ratio_weighted"] == pytest.approx(
+        stats["templated_completion_tokens"] / (0.5 * predicted_prompt)
+    )
+    assert set(stats["parts"]) == {"prompt", "completion"}
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        f"model: {tiny_spm}\ndata: {{path: {small_data}}}\nprompt_loss_weight: auto\n"
+        "completion_loss_weight: 0.9\nrole_weights: {user: 0.2}\n"
+    )
+    result = run(small_data, "-t", tiny_spm, "--train-config", config, "--json")
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    assert stats["weights"]["prompt_loss_weight"] == stats["recommended_plw"]  # 'auto'
+    assert stats["weights"]["completion_loss_weight"] == 0.9
+    assert stats["unused_weights"] == ["role_weights.user"]  # Alpaca records have no user turn
+    result = run(small_data, "-t", tiny_spm, "--train-config", config)
+    assert "Rg (weighted: PLW" in result.output and "templated tokens per part" in result.output
+    assert "role_weights.user applies to no token" in result.output
 
 
 def test_plw_stats_exits_2_with_one_line(tmp_path):

