@@ -181,3 +181,20 @@ def test_conversational_prompt_completion_still_works(stories_path, chat_tokeniz
 def test_config_refuses_bad_weights(tmp_path, kw, pattern):
     with pytest.raises(ValueError, match=pattern):
         PLWSFTConfig(output_dir=str(tmp_path), bf16=False, **kw)
+
+
+def test_config_from_the_command_line(tmp_path):
+    """TRL users parse configs with HfArgumentParser; role weights come as JSON, as TRL's dicts do."""
+    from transformers import HfArgumentParser
+
+    args = ["--output_dir", str(tmp_path), "--bf16", "false", "--prompt_loss_weight", "0.1",
+            "--completion_loss_weight", "0.9", "--role_weights", '{"user": 0.2}',
+            "--template_weight", "0"]  # fmt: skip
+    (config,) = HfArgumentParser(PLWSFTConfig).parse_args_into_dataclasses(args)
+    weights = config.token_weights()
+    assert (weights.prompt, weights.completion, dict(weights.roles), weights.template) == (
+        0.1,
+        0.9,
+        {"user": 0.2},
+        0,
+    )

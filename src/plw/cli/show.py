@@ -145,10 +145,10 @@ def summary_table(result: dict[str, Any]):
     summary = result["summary"]
     table = Table(
         title=f"weight per part (PLW {result['prompt_loss_weight']:g}, {summary['examples']} examples)",
-        caption="weight mass: sum over predicted tokens (an example's first token is not predicted)",
+        caption="weight mass: over predicted tokens (not an example's first token)",
     )
     for name in ("part", "tokens", "token share", "weight mass", "mass share", "mean weight"):
-        table.add_column(name, justify="left" if name == "part" else "right")
+        table.add_column(name, justify="left" if name == "part" else "right", no_wrap=name == "part")
     for part, row in summary["parts"].items():
         mean = "n/a" if row["mean_weight"] is None else f"{row['mean_weight']:.3g}"
         table.add_row(part, f"{row['tokens']:,}", f"{row['token_share']:.1%}", f"{row['weight_mass']:,.2f}",

@@ -60,8 +60,9 @@ class PLWSFTConfig(SFTConfig):
 
     prompt_loss_weight: float = field(default=1.0, metadata={"help": "PLW in [0, 1]"})
     completion_loss_weight: float = field(default=1.0, metadata={"help": "completion weight in [0, 1]"})
-    role_weights: dict | None = field(
-        default=None, metadata={"help": "chat: weight in [0, 1] per role (system, user, assistant, tool)"}
+    role_weights: dict | str | None = field(
+        default=None,
+        metadata={"help": "chat: weight in [0, 1] per role (system, user, assistant, tool), a dict or JSON"},
     )
     template_weight: float | None = field(
         default=None, metadata={"help": "chat: weight of the chat template's own tokens"}
@@ -75,6 +76,8 @@ class PLWSFTConfig(SFTConfig):
     plw_normalizer: str = field(default="weight_sum", metadata={"help": "weight_sum, nonzero or completion"})
     minkowski_lambda: float = field(default=0.0, metadata={"help": "penalty strength to pre-trained weights"})
     minkowski_p: float = field(default=2.0, metadata={"help": "exponent of the Minkowski penalty"})
+    # Read from JSON on the command line, as TrainingArguments reads its dict fields.
+    _VALID_DICT_FIELDS = [*SFTConfig._VALID_DICT_FIELDS, "role_weights"]
 
     def __post_init__(self) -> None:
         super().__post_init__()
