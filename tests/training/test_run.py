@@ -1,0 +1,92 @@
+"""`plw.training.run.train` on stories260K: records read once, token weights reach the trainer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from plw.training.config import TrainConfig
+from plw.training.run import final_metrics, train
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture
+def base(tmp_path, stories_path, monkeypatch):
+    monkeypatch.setenv("PLW_CACHE_DIR", str(tmp_path / "cache"))
+    return {
+        "model": str(stories_path),
+        "max_length": 96,
+        "max_steps": 1,
+        "batch_size": 4,
+        "logging_steps": 1,
+        "save_model": False,
+        "output_dir": str(tmp_path / "out"),
+    }
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_plw_auto_and_tokenisation_read_the_records_once(base, tmp_path, monkeypatch):
+    import plw.data.load
+
+    rows = [
+        {"prompt": f"Once a {w} sat by the river. Who sat?", "completion": f" A {w}."} for w in "abcdefgh"
+    ]
+    data = {"path": write_jsonl(tmp_path / "d.jsonl", rows)}
+    reads = []
+    real = plw.data.load.load_records
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plw.data.load, "load_records", counted)
+    metrics = train(TrainConfig(**base, data=data, prompt_loss_weight="auto"), progress=False)
+    assert len(reads) == 1 and metrics["prompt_loss_weight_source"] != "given"
+
+
+def test_chat_token_weights_reach_training(base, tmp_path, stories_tokenizer):
+    tokenizer_dir = tmp_path / "tokenizer"
+    stories_tokenizer.save_pretrained(tokenizer_dir)
+    (tokenizer_dir / "chat_template.jinja").write_text(CHATML)
+    chat = [
+        {"role": "system", "content": "Tell tiny stories."},
+        {"role": "user", "content": "A story about a cat?"},
+        {"role": "assistant", "content": "Once a cat sat.", "weight": 0.5},
+        {"role": "user", "content": "And a dog?"},
+        {"role": "assistant", "content": "A dog ran home."},
+    ]
+    rows = [{"messages": chat, "quality": q} for q in (1.0, 0.5, 0.25, 1.0)]
+    config = TrainConfig(
+        **base,
+        tokenizer=str(tokenizer_dir),
+        data={"path": write_jsonl(tmp_path / "chat.jsonl", rows), "sample_weight_field": "quality"},
+        prompt_loss_weight=0.1,
+        completion_loss_weight=0.9,
+        role_weights={"system": 0.0, "user": 0.3},
+        template_weight=0.05,
+    )
+    metrics = train(config, progress=False)
+    assert {"final_user_loss", "final_assistant_loss", "final_template_loss"} <= metrics.keys()
+    saved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
+    assert saved["role_weights"]["user"] == 0.3 and saved["completion_loss_weight"] == 0.9
+
+
+def test_final_metrics_keep_every_part_loss():
+    history = [
+        {"loss": 2.0, "prompt_loss": 3.0, "user_loss": 3.5, "step": 1},
+        {"loss": 1.5, "user_loss": 3.0, "assistant_loss": 1.2, "grad_norm": 1.0},
+    ]
+    metrics = final_metrics(history, {"train_runtime": 1.0}, {"eval_user_loss": 2.5})
+    assert metrics["final_loss"] == 1.5 and metrics["final_prompt_loss"] == 3.0
+    assert metrics["final_user_loss"] == 3.0 and metrics["final_assistant_loss"] == 1.2
+    assert "final_grad_norm" not in metrics and metrics["eval_user_loss"] == 2.5
