@@ -74,7 +74,11 @@ def test_weights_of_chat_records_are_not_checked_but_others_are():
     with pytest.raises(ValueError, match="prompt_loss_weight"):
         PLWDataCollator(0, prompt_loss_weight=0.1)([plain])
     # A role spec can weight user and template tokens apart; the mask alone cannot say so.
-    example = {**ex([5, 6, 7, 8], [0, 0, 1, 1]), "loss_weights": [0.0, 0.3, 1.0, 1.0], "token_parts": [T, U, A, A]}
+    example = {
+        **ex([5, 6, 7, 8], [0, 0, 1, 1]),
+        "loss_weights": [0.0, 0.3, 1.0, 1.0],
+        "token_parts": [T, U, A, A],
+    }
     batch = PLWDataCollator(0, prompt_loss_weight=0.1)([example])
     assert batch["loss_weights"].tolist() == [[0.0, pytest.approx(0.3), 1.0, 1.0]]
 
@@ -88,7 +92,10 @@ def test_token_parts_are_padded_with_no_part():
 
 
 def test_token_parts_in_padding_free_and_packed_layouts():
-    examples = [{**ex([5, 6, 7], [0, 1, 1]), "token_parts": [T, U, A]}, {**ex([8, 9], [0, 1]), "token_parts": [U, A]}]
+    examples = [
+        {**ex([5, 6, 7], [0, 1, 1]), "token_parts": [T, U, A]},
+        {**ex([8, 9], [0, 1]), "token_parts": [U, A]},
+    ]
     batch = PLWDataCollator(pad_token_id=0, padding_free=True)(examples)
     assert batch["token_parts"].tolist() == [[T, U, A, U, A]]
     packed = pack_examples(examples, max_length=8)

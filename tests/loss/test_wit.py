@@ -43,7 +43,9 @@ def wit_loss(model, batch, w_p: float, w_r: float) -> float:
 
 @pytest.mark.parametrize("impl", ["auto", "full"])
 @pytest.mark.parametrize(("w_p", "w_r"), [(0.0, 1.0), (0.2, 0.8), (1.0, 0.5)])
-def test_nonzero_normaliser_is_the_wit_loss(stories_path, stories_tokenizer, features, tmp_path, impl, w_p, w_r):
+def test_nonzero_normaliser_is_the_wit_loss(
+    stories_path, stories_tokenizer, features, tmp_path, impl, w_p, w_r
+):
     model = load_model(str(stories_path))
     trainer = PLWTrainer(
         model=model,

@@ -259,7 +259,10 @@ def test_logs_a_loss_per_part_when_batches_carry_token_parts(
     assert train["assistant_loss"] == pytest.approx(train["completion_loss"], rel=1e-6)
     batch = PLWDataCollator(0)(feats)
     parts = batch["token_parts"][:, 1:][batch["labels"][:, 1:].ne(-100)]
-    n_user, n_template = (parts == PART_IDS["user"]).sum().item(), (parts == PART_IDS["template"]).sum().item()
+    n_user, n_template = (
+        (parts == PART_IDS["user"]).sum().item(),
+        (parts == PART_IDS["template"]).sum().item(),
+    )
     mixed = (n_user * train["user_loss"] + n_template * train["template_loss"]) / (n_user + n_template)
     assert mixed == pytest.approx(train["prompt_loss"], rel=1e-5)
 

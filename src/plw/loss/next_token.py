@@ -28,7 +28,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from plw.loss import kernels
@@ -124,7 +123,10 @@ class NextTokenLoss:
         head = unwrap_model(model).get_output_embeddings()
         # Looked up on the module at call time, so tests can stand in for an installed library.
         why = kernels.unavailable(
-            self.impl, head.weight.device, has_bias=head.bias is not None, label_smoothing=self.label_smoothing
+            self.impl,
+            head.weight.device,
+            has_bias=head.bias is not None,
+            label_smoothing=self.label_smoothing,
         )
         if why is not None:
             logger.warning("plw: chunked loss instead of %s: %s", self.impl, why)

@@ -31,8 +31,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-Normalizer = Literal["weight_sum", "nonzero", "completion"]
-NORMALIZERS: tuple[str, ...] = ("weight_sum", "nonzero", "completion")
 from plw.batch import IGNORE_INDEX
 
 __all__ = [
@@ -46,6 +44,9 @@ __all__ = [
     "token_ce",
     "token_losses",
 ]
+
+Normalizer = Literal["weight_sum", "nonzero", "completion"]
+NORMALIZERS: tuple[str, ...] = ("weight_sum", "nonzero", "completion")
 
 
 def shift_targets(labels: torch.Tensor, loss_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -60,7 +60,9 @@ class PLWLossMixin:
         self.completion_loss_weight = completion_loss_weight
         self.plw_normalizer = normalizer
         self.plw_label_smoothing = label_smoothing
-        self.next_token_loss = NextTokenLoss(loss_impl, chunk_size=chunk_size, label_smoothing=label_smoothing)
+        self.next_token_loss = NextTokenLoss(
+            loss_impl, chunk_size=chunk_size, label_smoothing=label_smoothing
+        )
         self.loss_impl, self.chunk_size = loss_impl, chunk_size
         self._train_tracker, self._eval_tracker = LossTracker(), LossTracker()
         self.minkowski = (
@@ -187,9 +189,7 @@ class PLWTrainer(PLWLossMixin, Trainer):
         super().__init__(*args, **kwargs)
         # Trainer drops dataset columns the model's forward does not take; ours are consumed by the loss.
         self._set_signature_columns_if_needed()
-        self._signature_columns = list(
-            dict.fromkeys([*self._signature_columns, *LOSS_KEYS])
-        )
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *LOSS_KEYS]))
         self._init_plw(
             prompt_loss_weight=prompt_loss_weight,
             normalizer=normalizer,
