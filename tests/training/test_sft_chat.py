@@ -148,6 +148,19 @@ def test_packing_and_lora_on_messages(stories_path, chat_tokenizer, messages, tm
     assert log["prompt_loss"] > 0 and log["completion_loss"] > 0
 
 
+def test_conversations_column_is_read_as_trl_reads_it(stories_path, chat_tokenizer, tmp_path):
+    rows = [
+        {"conversations": [{"from": m["role"], "value": m["content"]} for m in conversation(w)]}
+        for w in ANIMALS
+    ]
+    trainer = trainer_for(
+        stories_path, chat_tokenizer, Dataset.from_list(rows), tmp_path, prompt_loss_weight=0.1
+    )
+    batch = collated(trainer)
+    assert (batch["token_parts"] == PART_IDS["user"]).any()
+    assert torch.allclose(batch["loss_weights"][batch["token_parts"] == PART_IDS["user"]], torch.tensor(0.1))
+
+
 def test_conversational_prompt_completion_still_works(stories_path, chat_tokenizer, tmp_path):
     rows = [
         {

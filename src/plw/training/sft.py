@@ -163,11 +163,13 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         self.label_smoother = None
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        from trl.data_utils import is_conversational_from_value, maybe_convert_to_chatml
+        from trl.data_utils import maybe_convert_to_chatml
 
-        if self._plw_renders(dataset, formatting_func) and is_conversational_from_value(next(iter(dataset))):
-            dataset = dataset.map(maybe_convert_to_chatml, remove_columns="conversations")
         if self._plw_renders(dataset, formatting_func):
+            if "conversations" in (
+                dataset.column_names or []
+            ):  # as TRL reads them: from/value -> role/content
+                dataset = dataset.map(maybe_convert_to_chatml, remove_columns="conversations")
             dataset = self._prepare_messages(dataset, processing_class, args, packing, dataset_name)
         else:
             dataset = super()._prepare_dataset(
