@@ -186,3 +186,29 @@ def weight_settings(weights: TokenWeights) -> dict[str, Any]:
         "template_weight": weights.template,
         "earlier_assistant_weight": weights.earlier_assistant,
     }
+
+
+def weighted_parts(examples: list[dict[str, Any]], weights: TokenWeights | None) -> dict[str, Any]:
+    """`plw stats`' entries on encoded examples: tokens per part; with `weights`, the weighted Rg.
+
+    Returns:
+        `parts` ({part: tokens, token_share and, with weights, weight_mass, mass_share, mean_weight}),
+        `weights`, and with weights `generation_ratio_weighted`, `weighted_prompt_mass`,
+        `weighted_completion_mass` and `unused_weights`.
+    """
+    from plw.data.tokenize import add_weights
+
+    summary = summarise([add_weights(e, weights or TokenWeights(prompt=1.0)) for e in examples])
+    keep = ("tokens", "token_share") + (("weight_mass", "mass_share", "mean_weight") if weights else ())
+    out: dict[str, Any] = {
+        "parts": {part: {k: row[k] for k in keep} for part, row in summary["parts"].items()},
+        "weights": weight_settings(weights) if weights else None,
+    }
+    if weights:
+        out.update(
+            generation_ratio_weighted=summary["generation_ratio_weighted"],
+            weighted_prompt_mass=summary["prompt_weight_mass"],
+            weighted_completion_mass=summary["completion_weight_mass"],
+            unused_weights=unreached_weights(weights, part_side_counts(examples)),
+        )
+    return out

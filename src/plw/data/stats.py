@@ -35,9 +35,9 @@ from plw.data.formats import (
     text_field,
 )
 from plw.data.guidance import recommend_plw
-from plw.data.show import part_side_counts, summarise, unreached_weights, weight_settings
+from plw.data.show import weighted_parts
 from plw.data.sources import Record
-from plw.data.tokenize import add_weights, encode_records
+from plw.data.tokenize import encode_records
 from plw.data.weights import TokenWeights
 from plw.errors import PLWError
 
@@ -173,29 +173,16 @@ def _ratio(completion: int, prompt: int) -> float:
     return completion / prompt if prompt else math.inf
 
 
-def dataset_stats(
-    records: list[Record],
-    tokenizer: Any,
-    *,
-    fmt: str = "auto",
-    template: str = "auto",
-    max_length: int | None = 512,
-    skip_bad_records: bool = False,
-    weights: TokenWeights | None = None,
-    assistant_turns: str = "all",
-) -> dict[str, Any]:
+def dataset_stats(records: list[Record], tokenizer: Any, **options: Any) -> dict[str, Any]:
     """Rg, length distributions and a PLW recommendation for a dataset, as a JSON-ready dict.
 
-    Keys are described in docs/data.md; `parts` (templated tokens per part: prompt/completion, or
-    each chat role, the template's own tokens, earlier assistant turns) and the weighted Rg under
-    `weights` in docs/training.md.
+    Options are those of `analyse`. Keys are described in docs/data.md; `parts` and the weighted Rg
+    in docs/training.md.
 
     Raises:
         PLWError: see `count_tokens`; also an unknown template name.
     """
-    return analyse(records, tokenizer, fmt=fmt, template=template, max_length=max_length,
-                   skip_bad_records=skip_bad_records, weights=weights,
-                   assistant_turns=assistant_turns)[0]  # fmt: skip
+    return analyse(records, tokenizer, **options)[0]
 
 
 def analyse(
@@ -297,7 +284,7 @@ def _templated(
         "template": "+".join(used) if template == "auto" else template,
         "max_length": max_length,
         "parts": None,
-        "weights": weight_settings(weights) if weights else None,
+        "weights": None,
         "generation_ratio_weighted": None,
         "unused_weights": [],
     }
@@ -309,24 +296,11 @@ def _templated(
         out.update(generation_ratio_templated=None, over_max_length=None, templated_error=str(err))
         return out, None
     lengths = np.asarray([len(e["input_ids"]) for e in examples], dtype=np.int64)
-    summary = summarise([add_weights(e, weights or TokenWeights(prompt=1.0)) for e in examples])
-    keep = (
-        ("tokens", "token_share", "weight_mass", "mass_share", "mean_weight")
-        if weights
-        else ("tokens", "token_share")
-    )
     out.update(
         generation_ratio_templated=_finite(_ratio(report.completion_tokens, report.prompt_tokens)),
         templated_prompt_tokens=report.prompt_tokens,
         templated_completion_tokens=report.completion_tokens,
         over_max_length=int((lengths > max_length).sum()) if max_length else 0,
-        parts={part: {k: row[k] for k in keep} for part, row in summary["parts"].items()},
+        **weighted_parts(examples, weights),
     )
-    if weights:
-        out.update(
-            generation_ratio_weighted=summary["generation_ratio_weighted"],
-            weighted_prompt_mass=summary["prompt_weight_mass"],
-            weighted_completion_mass=summary["completion_weight_mass"],
-            unused_weights=unreached_weights(weights, part_side_counts(examples)),
-        )
     return out, lengths
