@@ -136,14 +136,14 @@ def interaction(scores: pd.DataFrame, factor: str, label: str) -> dict:
            "test": None, "per_level": {}, "warnings": [], "not_estimable": []}  # fmt: skip
     short = {str(v): int(rows.loc[rows[factor] == v, "plw"].nunique()) for v in levels}
     if len(levels) < 2:
-        out["not_estimable"].append(f"PLW x {factor}: fewer than 2 levels with scores")
+        out["not_estimable"].append("fewer than 2 levels with scores")
     elif min(short.values()) < 3:
         level = min(short, key=short.get)
         out["not_estimable"].append(
-            f"PLW x {factor}: level {level} has {short[level]} PLW level(s); each level needs at least 3"
+            f"level {level} has {short[level]} PLW level(s); each level needs at least 3"
         )
     if out["not_estimable"]:
-        out["verdict"] = out["not_estimable"][0] + "."
+        out["verdict"] = f"No test of PLW x {factor}: {out['not_estimable'][0]}."
         return out
     tags = [str(v) for v in levels]
     main = sum_code(rows[factor].astype(str), factor)
@@ -156,15 +156,13 @@ def interaction(scores: pd.DataFrame, factor: str, label: str) -> dict:
     full_x = pd.concat([intercept, main, pd.DataFrame(curves), rest], axis=1)
     common_x = pd.concat([intercept, main, rows[["w"]], (rows["w"] ** 2).rename("w2"), rest], axis=1)
     if len(rows) <= full_x.shape[1] + 1:
-        out["not_estimable"].append(
-            f"PLW x {factor}: {len(rows)} scores for {full_x.shape[1] + 1} parameters"
-        )
-        out["verdict"] = out["not_estimable"][0] + "."
+        out["not_estimable"].append(f"{len(rows)} scores for {full_x.shape[1] + 1} parameters")
+        out["verdict"] = f"No test of PLW x {factor}: {out['not_estimable'][0]}."
         return out
     y = rows["y"].to_numpy()
     full, common = beta_fit(y, full_x), beta_fit(y, common_x)
     if not (full.converged and common.converged):
-        out["warnings"].append(f"PLW x {factor}: a fit did not converge cleanly: {full.convergence}")
+        out["warnings"].append(f"a fit did not converge cleanly: {full.convergence}")
     out["test"] = curves_differ_test(full, common, tags)
     base = FitResult("statsmodels", full.params, full.cov, pd.Series(dtype=float), {}, full.converged,
                      full.convergence)  # fmt: skip

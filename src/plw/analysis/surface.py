@@ -87,18 +87,17 @@ def surface(scores: pd.DataFrame, label: str, draws: int = DRAWS, seed: int = 0)
     n_plw, n_c = rows["plw"].nunique(), rows[COMPLETION].nunique()
     if n_plw < 3 or n_c < 3:
         out["not_estimable"].append(
-            f"PLW x completion weight surface: {n_plw} PLW and {n_c} completion-weight level(s); "
-            "a quadratic in both needs at least 3 of each"
+            f"{n_plw} PLW and {n_c} completion-weight level(s); a quadratic in both needs at least 3 of each"
         )
-        out["verdict"] = out["not_estimable"][0] + "."
+        out["verdict"] = f"No surface: {out['not_estimable'][0]}."
         return out
     c = rows[COMPLETION].astype(float)
     terms = pd.DataFrame({"Intercept": 1.0, "w": rows["w"], "w2": rows["w"] ** 2, "c": c, "c2": c**2,
                           "wc": rows["w"] * c}, index=rows.index)  # fmt: skip
     x = pd.concat([terms, nuisance(rows, skip=(COMPLETION,))], axis=1)
     if len(rows) <= x.shape[1] + 1:
-        out["not_estimable"].append(f"surface: {len(rows)} scores for {x.shape[1] + 1} parameters")
-        out["verdict"] = out["not_estimable"][0] + "."
+        out["not_estimable"].append(f"{len(rows)} scores for {x.shape[1] + 1} parameters")
+        out["verdict"] = f"No surface: {out['not_estimable'][0]}."
         return out
     fit = beta_fit(rows["y"].to_numpy(), x)
     coefs = fit.params[list(TERMS)].to_numpy()
@@ -127,7 +126,7 @@ def surface(scores: pd.DataFrame, label: str, draws: int = DRAWS, seed: int = 0)
         convergence=fit.convergence,
     )  # fmt: skip
     if not fit.converged:
-        out["warnings"].append(f"surface: the fit did not converge cleanly: {fit.convergence}")
+        out["warnings"].append(f"the fit did not converge cleanly: {fit.convergence}")
     out["verdict"] = verdict(out)
     return out
 
