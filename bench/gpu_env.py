@@ -3,9 +3,11 @@
 The GPU machine has CUDA torch, transformers, peft, accelerate, triton, statsmodels, rich and typer
 but no package index. Everything else (trl, datasets and pyarrow, lm-eval, pydantic, liger-kernel,
 cut-cross-entropy, ...) travels with the working tree as bench/_vendor/site.tar.xz, built here by
-bench/vendor_gpu_deps.sh; `use_vendored` unpacks it once into bench/_vendor/site and puts that
-folder, and plw's own src/, first on sys.path. Call it before importing anything but the standard
-library and torch.
+bench/vendor_gpu_deps.sh; `use_vendored` unpacks it once into bench/_vendor/site-packages and puts
+that folder, and plw's own src/, first on sys.path. Call it before importing anything but the
+standard library and torch. The folder's name matters: dill (which datasets uses to fingerprint)
+pickles modules by reference only when their path contains "site-packages" (or lies under Python's
+prefix), and pickling pyarrow by value fails.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ SHAPES = {
 
 def use_vendored() -> str:
     """Put src/ and the unpacked vendored packages (if any) first on sys.path; say which were used."""
-    site = VENDOR / "site"
+    site = VENDOR / "site-packages"
     stamp = site / ".from-archive"
     if ARCHIVE.is_file() and not (stamp.is_file() and stamp.stat().st_mtime >= ARCHIVE.stat().st_mtime):
         with tarfile.open(ARCHIVE) as tar:
-            tar.extractall(VENDOR, filter="tar")  # the archive holds one folder, site/
+            tar.extractall(VENDOR, filter="tar")  # the archive holds one folder, site-packages/
         stamp.touch()
     paths = [str(REPO / "src")] + ([str(site)] if site.is_dir() else [])
     for path in reversed(paths):

@@ -10,7 +10,8 @@
 #     bash bench/vendor_gpu_deps.sh [PYTHON]          # PYTHON defaults to .venv/bin/python
 #
 # then run `python bench/gpu.py` there with bench/_vendor carried along; gpu.py unpacks the archive
-# into bench/_vendor/site once and puts that folder first on sys.path. Versions are pinned to those
+# into bench/_vendor/site-packages once and puts that folder first on sys.path (the name matters: see
+# bench/gpu_env.py). Versions are pinned to those
 # plw is tested with. Installed with --no-deps, so the list is the whole closure the benchmark
 # imports, minus what the GPU machine has; pruned of what it never loads (pyarrow's Flight, S3,
 # GCS, Azure and HDFS libraries, C++ headers and tests; lm-eval's task folders other than ARC and
@@ -27,16 +28,18 @@ PACKAGES=(
     gguf==0.19.0 sentencepiece==0.2.3
     # lm-eval and what it imports for ARC-Easy and PIQA
     lm-eval==0.4.13 evaluate==0.4.6 sqlitedict==2.1.0 word2number==1.1 more-itertools==11.2.1
+    sacrebleu==2.6.0 portalocker==4.4.2 tabulate==0.10.0 colorama==0.4.6 lxml==6.1.3
+    requests==2.34.2 urllib3==2.8.0 charset-normalizer==3.5.3 certifi==2026.10.19.post1
     # the kernel libraries (CUDA only; the optional extra `gpu` of pyproject.toml pins the same)
     liger-kernel==0.8.5 cut-cross-entropy==25.1.1
 )
 
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
-"$PYTHON" -m pip install --quiet --no-deps --no-compile --only-binary=:all: --target "$build/site" "${PACKAGES[@]}"
+"$PYTHON" -m pip install --quiet --no-deps --no-compile --prefer-binary --target "$build/site-packages" "${PACKAGES[@]}"
 
 # Pruning: what bench/gpu.py never loads.
-site=$build/site
+site=$build/site-packages
 rm -rf "$site"/bin "$site"/pyarrow/{tests,include,src} "$site"/pyarrow/*.{pxd,pyx,pxi,h,cc}
 rm -f "$site"/pyarrow/{libarrow_flight,libarrow_python_flight,libarrow_s3,libarrow_python_parquet_encryption}.so*
 rm -f "$site"/pyarrow/_{flight,s3fs,gcsfs,azurefs,hdfs,pyarrow_cpp_tests,parquet_encryption,dataset_parquet_encryption}.*so
@@ -45,8 +48,8 @@ find "$site"/lm_eval/tasks -mindepth 1 -maxdepth 1 -type d ! -name arc ! -name p
 find "$site" -name __pycache__ -type d -exec rm -rf {} +
 
 mkdir -p "$OUT"
-rm -rf "$OUT/site" "$OUT/site.tar.xz"
-tar -C "$build" -cJf "$OUT/site.tar.xz" site
+rm -rf "$OUT/site-packages" "$OUT/site.tar.xz"
+tar -C "$build" -cJf "$OUT/site.tar.xz" site-packages
 size=$(du -m "$OUT/site.tar.xz" | cut -f1)
 echo "$OUT/site.tar.xz: ${size} MiB ($(du -sm "$site" | cut -f1) MiB unpacked), ${#PACKAGES[@]} packages"
 if [ "$size" -gt "$LIMIT_MIB" ]; then
