@@ -254,9 +254,10 @@ def weigh_examples(
         PLWError: such an example (naming its record), unless `skip_bad_records`; skipped ones are
             counted in `report`.
     """
+    spec = weights if isinstance(weights, TokenWeights) else TokenWeights(prompt=float(weights))
     out = []
     for example in examples:
-        weighted = add_weights(example, weights)
+        weighted = add_weights(example, spec)
         if any(weighted["loss_weights"][1:]):  # token 0 is never predicted
             out.append(weighted)
             continue
