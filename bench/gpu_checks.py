@@ -47,7 +47,11 @@ def correctness(base_model, device, *, dtypes=("float32", "bfloat16"), plws=(0.0
                 if why:
                     rows.append({**row, "skipped": why})
                     continue
-                loss, grad = _loss_and_grad(variant, model, data, plw)
+                try:
+                    loss, grad = _loss_and_grad(variant, model, data, plw)
+                except Exception as err:  # recorded (and failing the run), the other variants still run
+                    rows.append({**row, "error": f"{type(err).__name__}: {err}"})
+                    continue
                 loss_err = abs(loss - ref_loss) / max(abs(ref_loss), 1e-12)
                 grad_err = float((grad - ref_grad).norm() / ref_grad.norm().clamp(min=1e-30))
                 ok = loss_err <= tol["loss"] and grad_err <= tol["grad"]
