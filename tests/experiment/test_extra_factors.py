@@ -209,3 +209,25 @@ def test_completion_weight_is_a_factor_like_any_setting(make_study):
     bad = make_study(factors=factors(**{"train.completion_loss_weight": [0.5, 1.5]}))
     with pytest.raises(PLWError, match=r"factors\.train\.completion_loss_weight\[1\]: "):
         check_study(bad)
+
+
+@pytest.mark.slow
+def test_real_cells_train_each_level(tmp_path):
+    """stories260K cells of 2 steps: full fine-tuning and LoRA as levels of one factor, end to end."""
+    study = load_study(REPO / "configs" / "studies" / "plw-x-lr.yaml", [
+        f"models.stories260K={shared('models/stories260K')}",
+        f"datasets.alpaca.path={shared('instruct/alpaca_5000.json')}",
+        f"eval.data_dir={shared('bench')}", "eval.tasks=[]", "eval.memorization_samples=0",
+        "factors.plw=[1.0]", "factors.train.learning_rate=[1.0e-3]", "factors.train.lora=[null, {r: 2}]",
+        "train.max_steps=2",
+        f"output_dir={tmp_path / 'study'}",
+    ])  # fmt: skip
+    assert len(expand(study)) == 2
+    assert set(run_sweep(study, executor="local").values()) == {"done"}
+    results = ResultStore(tmp_path / "study" / "results.sqlite").results()
+    assert set(results["train.lora"]) == {"null", '{"r":2}'}
+    distance = results[results.metric == "weight_rel_distance"].set_index("train.lora")["value"]
+    assert distance["null"] > 0 and distance['{"r":2}'] > 0 and distance["null"] != distance['{"r":2}']
+    lora_cell = next(c for c in expand(study) if c.extra_values()["lora"])
+    saved = yaml.safe_load((tmp_path / "study" / "cells" / lora_cell.id / "config.yaml").read_text())
+    assert saved["lora"]["r"] == 2 and saved["prompt_loss_weight"] == 1.0
