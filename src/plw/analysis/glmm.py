@@ -13,6 +13,8 @@ benchmark. Its coefficients are on the same logit scale as the beta model's.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +94,33 @@ def _beta_fit(y: np.ndarray, x: pd.DataFrame, start=None):
     return model, res, _caught_messages(caught)
 
 
+@dataclass
+class BetaFit:
+    """A beta regression's mean coefficients (logit scale), their covariance and its diagnostics."""
+
+    params: pd.Series
+    cov: pd.DataFrame
+    llf: float
+    converged: bool
+    convergence: str
+    messages: list[str]
+    res: Any  # statsmodels' results, for p-values and the precision parameter
+
+
+def beta_fit(y: np.ndarray, x: pd.DataFrame) -> BetaFit:
+    """Fit y (in (0, 1)) on the design x [n, k] by beta regression, then check the optimum (`diagnose`)."""
+    model, res, messages = _beta_fit(y, x)
+    theta = np.asarray(res.params)
+    grad = float(np.max(np.abs(model.score(theta)))) / len(y)
+    hess_ok = bool(np.all(np.linalg.eigvalsh(model.hessian(theta)) < 0))
+    opt_ok = bool(res.mle_retvals.get("converged", False))
+    converged, sentence = diagnose(opt_ok, res.mle_retvals.get("iterations"), grad, hess_ok, messages)
+    k = x.shape[1]
+    cov = pd.DataFrame(np.asarray(res.cov_params())[:k, :k], index=x.columns, columns=x.columns)
+    params = pd.Series(theta[:k], index=x.columns)
+    return BetaFit(params, cov, float(res.llf), converged, sentence, messages, res)
+
+
 def fit_beta(
     data: FitData, bootstrap: int = 0, rng: np.random.Generator | None = None, lr_test: bool = True
 ) -> FitResult:
@@ -109,17 +138,10 @@ def fit_beta(
     """
     x = pd.concat([data.exog, data.benchmark_exog], axis=1)
     y = data.frame["y"].to_numpy()
-    model, res, messages = _beta_fit(y, x)
-    theta = np.asarray(res.params)
-    grad = float(np.max(np.abs(model.score(theta)))) / len(y)
-    hess_ok = bool(np.all(np.linalg.eigvalsh(model.hessian(theta)) < 0))
-    opt_ok = bool(res.mle_retvals.get("converged", False))
-    converged, sentence = diagnose(opt_ok, res.mle_retvals.get("iterations"), grad, hess_ok, messages)
+    full = beta_fit(y, x)
+    res, theta = full.res, np.asarray(full.res.params)
     names = list(data.exog.columns)
-    params = pd.Series(theta[: x.shape[1]], index=x.columns)
-    cov = pd.DataFrame(
-        np.asarray(res.cov_params())[: x.shape[1], : x.shape[1]], index=x.columns, columns=x.columns
-    )
+    params, cov = full.params, full.cov
     pvalues = pd.Series(np.asarray(res.pvalues)[: x.shape[1]], index=x.columns)
     fit = FitResult(
         backend="statsmodels",
@@ -127,11 +149,11 @@ def fit_beta(
         cov=cov.loc[names, names],
         pvalues=pvalues[names],
         benchmark_offsets=sum_offsets(params, data.benchmarks),
-        converged=converged,
-        convergence=sentence,
-        loglik=float(res.llf),
+        converged=full.converged,
+        convergence=full.convergence,
+        loglik=full.llf,
         extra={"precision_phi": float(np.exp(theta[-1]))},
-        messages=messages,
+        messages=full.messages,
     )
     if data.quadratic and lr_test:
         _, res0, _ = _beta_fit(y, x.drop(columns=["w2"]))

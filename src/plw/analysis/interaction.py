@@ -16,45 +16,18 @@ own vertex -b1_F / (2 b2_F), with the delta-method 95% interval of the one-curve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from plw.analysis.design import sum_code
 from plw.analysis.fit import FitResult, critical, curve, quadratic_test
+from plw.analysis.glmm import BetaFit, beta_fit
 from plw.analysis.results import factor_columns
 from plw.analysis.transform import plw_to_w, squeeze
 
 ALPHA = 0.05
 CURVE_POINTS = 41
-
-
-@dataclass
-class BetaFit:
-    """A beta regression's coefficients (logit scale), covariance and diagnostics."""
-
-    params: pd.Series
-    cov: pd.DataFrame
-    llf: float
-    converged: bool
-    convergence: str
-
-
-def beta_fit(y: np.ndarray, x: pd.DataFrame) -> BetaFit:
-    """Fit y (in (0, 1)) on the design x by beta regression; diagnostics as `glmm.fit_beta`'s."""
-    from plw.analysis.glmm import _beta_fit, diagnose
-
-    model, res, messages = _beta_fit(y, x)
-    theta = np.asarray(res.params)
-    grad = float(np.max(np.abs(model.score(theta)))) / len(y)
-    hess_ok = bool(np.all(np.linalg.eigvalsh(model.hessian(theta)) < 0))
-    ok = bool(res.mle_retvals.get("converged", False))
-    converged, sentence = diagnose(ok, res.mle_retvals.get("iterations"), grad, hess_ok, messages)
-    k = x.shape[1]
-    cov = pd.DataFrame(np.asarray(res.cov_params())[:k, :k], index=x.columns, columns=x.columns)
-    return BetaFit(pd.Series(theta[:k], index=x.columns), cov, float(res.llf), converged, sentence)
 
 
 def levels_of(values: pd.Series) -> list:
