@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def settings(smoke: bool) -> dict:
     """Sizes of every section: the GPU run, or the CPU smoke run."""
     if smoke:
-        return dict(seqs=(64, 128), shapes=(), stories_batch=2, warmup=1, repeats=1, corr_seq=32,
+        return dict(seqs=(64,), shapes=(), stories_batch=2, warmup=1, repeats=1, corr_seq=32,
                     sft_steps=4, sft_batch=4, sft_records=4, eval_limit=4, eval_warmup=False)  # fmt: skip
     return dict(seqs=(2048, 4096), shapes=(("smollm2-135m-shape", 4), ("smollm2-1b-shape", 1)),
                 stories_batch=8, warmup=1, repeats=3, corr_seq=256, sft_steps=20, sft_batch=8,
