@@ -90,3 +90,20 @@ def test_final_metrics_keep_every_part_loss():
     assert metrics["final_loss"] == 1.5 and metrics["final_prompt_loss"] == 3.0
     assert metrics["final_user_loss"] == 3.0 and metrics["final_assistant_loss"] == 1.2
     assert "final_grad_norm" not in metrics and metrics["eval_user_loss"] == 2.5
+
+
+def test_a_weight_that_reaches_no_token_is_logged(base, tmp_path, stories_tokenizer, caplog):
+    from plw.training.run import build_dataset
+
+    rows = [{"prompt": f"Once a {w} sat. Who sat?", "completion": f" A {w}."} for w in "abcd"]
+    config = TrainConfig(
+        **base,
+        data={"path": write_jsonl(tmp_path / "d.jsonl", rows)},
+        prompt_loss_weight=0.1,
+        role_weights={"user": 0.3},  # prompt/completion records have no chat roles
+    )
+    with caplog.at_level("WARNING", logger="plw.train"):
+        build_dataset(config.data, stories_tokenizer, config, config.token_weights(0.1), use_cache=False)
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("role_weights.user applies to no token" in m for m in warned), warned
+    assert not any("prompt_loss_weight" in m for m in warned)

@@ -88,9 +88,21 @@ def build_dataset(
             f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long, "
             f"{len(report.skipped)} skipped)"
         )
+    warn_unreached_weights(weights, examples, data.path)
     if config.packing:
         features = pack_examples(features, config.max_length)
     return Dataset.from_list(features), report
+
+
+def warn_unreached_weights(weights: Any, examples: list[dict], where: str) -> None:
+    """Log each configured weight that applies to no token of `examples`: never ignore one silently."""
+    from plw.data.show import part_side_counts, unreached_weights
+    from plw.data.weights import TokenWeights
+
+    if not isinstance(weights, TokenWeights):
+        return
+    for key in unreached_weights(weights, part_side_counts(examples)):
+        log.warning("%s applies to no token of %s, so it has no effect", key, where)
 
 
 def resolve_prompt_loss_weight(
