@@ -16,12 +16,12 @@ A record-level `weight` is refused in every format: per-record weights are the s
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from plw.batch import ROLES
 from plw.data.sources import Record
+from plw.data.weights import number_weight
 
 Format = Literal["alpaca", "prompt_completion", "chat"]
 Template = Literal["alpaca", "chat", "none"]
@@ -121,12 +121,11 @@ def render_alpaca(record: Record, fmt: str) -> tuple[str, str]:
 
 
 def unit_number(value: Any, where: str, field: str) -> float:
-    """A weight read from a record: a number in [0, 1] (not a bool, string or NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise RecordError(where, field, f"expected a number in [0, 1], got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise RecordError(where, field, f"must be in [0, 1], got {value}")
-    return float(value)
+    """A weight read from a record (`plw.data.weights.number_weight`'s rule), located on error."""
+    try:
+        return number_weight(value)
+    except ValueError as err:
+        raise RecordError(where, field, str(err)) from None
 
 
 def sample_weight(record: Record, field: str | None) -> float:

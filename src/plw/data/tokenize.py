@@ -41,7 +41,7 @@ from plw.data.formats import (
 )
 from plw.data.sources import Record
 from plw.data.truncation import TRUNCATIONS, truncation_plan
-from plw.data.weights import TokenWeights, example_weights
+from plw.data.weights import TokenWeights, as_token_weights, example_weights
 from plw.errors import PLWError
 
 _BATCH = 1024
@@ -222,7 +222,7 @@ def add_weights(example: dict[str, Any], weights: float | TokenWeights) -> dict[
         `input_ids`, `labels`, `loss_weights`, `completion_mask` and (when encoded with them)
         `token_parts`, each [T].
     """
-    spec = weights if isinstance(weights, TokenWeights) else TokenWeights(prompt=float(weights))
+    spec = as_token_weights(weights)
     loss_weights = example_weights(
         example["completion_mask"],
         spec,
@@ -254,7 +254,7 @@ def weigh_examples(
         PLWError: such an example (naming its record), unless `skip_bad_records`; skipped ones are
             counted in `report`.
     """
-    spec = weights if isinstance(weights, TokenWeights) else TokenWeights(prompt=float(weights))
+    spec = as_token_weights(weights)
     out = []
     for example in examples:
         weighted = add_weights(example, spec)

@@ -17,6 +17,7 @@ weight is exactly `1.0 if completion_mask else PLW`, as before token parts exist
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -38,6 +39,17 @@ def unit_weight(value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"must be in [0, 1], got {value}")
     return value
+
+
+def number_weight(value: object) -> float:
+    """A weight read from data or given in code: a real number (not a bool, string or NaN) in [0, 1].
+
+    Raises:
+        ValueError: "expected a number in [0, 1], got ..." or `unit_weight`'s range message.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"expected a number in [0, 1], got {value!r}")
+    return float(unit_weight(value))
 
 
 Weight = Annotated[float, AfterValidator(unit_weight)]
@@ -78,8 +90,12 @@ class TokenWeights:
             **{f"role_weights.{role}": value for role, value in self.roles.items()},
         }
         for name, value in named.items():
-            if value is not None and not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                raise PLWError(f"{name} must be in [0, 1], got {value!r}")
+            if value is None:
+                continue
+            try:
+                number_weight(value)
+            except ValueError:
+                raise PLWError(f"{name} must be in [0, 1], got {value!r}") from None
 
     def is_plain(self) -> bool:
         """True when only prompt and completion weights are set (no per-part rule applies)."""
@@ -101,6 +117,11 @@ class TokenWeights:
             else:
                 out.append(side)
         return out
+
+
+def as_token_weights(weights: float | TokenWeights) -> TokenWeights:
+    """A spec as given, or the paper's special case for a plain PLW (completion tokens weigh 1)."""
+    return weights if isinstance(weights, TokenWeights) else TokenWeights(prompt=float(weights))
 
 
 def example_weights(
