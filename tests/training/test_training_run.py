@@ -107,3 +107,10 @@ def test_a_weight_that_reaches_no_token_is_logged(base, tmp_path, stories_tokeni
     warned = [r.getMessage() for r in caplog.records]
     assert any("role_weights.user applies to no token" in m for m in warned), warned
     assert not any("prompt_loss_weight" in m for m in warned)
+
+
+def test_sample_weights_on_prompt_completion_records_train(base, tmp_path):
+    rows = [{"prompt": f"Once a {w} sat. Who sat?", "completion": f" A {w}.", "q": 0.5} for w in "abcdefgh"]
+    data = {"path": write_jsonl(tmp_path / "d.jsonl", rows), "sample_weight_field": "q"}
+    metrics = train(TrainConfig(**base, data=data, prompt_loss_weight=0.1), progress=False)
+    assert metrics["final_loss"] > 0

@@ -201,12 +201,9 @@ def train(
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        data_collator=PLWDataCollator(
-            tokenizer.pad_token_id,
-            plw,
-            completion_loss_weight=config.completion_loss_weight,
-            padding_free=config.packing,
-        ),
+        # Every example carries the loss_weights of the run's one TokenWeights spec (sample and
+        # message weights included), so the collator needs no weights of its own to fill in or check.
+        data_collator=PLWDataCollator(tokenizer.pad_token_id, padding_free=config.packing),
         callbacks=[LogLastStep(), StopOnNonFinite()]
         + ([RichProgressCallback()] if progress else [])
         + list(callbacks or []),
