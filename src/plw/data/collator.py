@@ -21,14 +21,18 @@ from typing import Any
 import torch
 
 from plw.batch import IGNORE_INDEX, PART_IDS
+from plw.data.weights import unit_weight
 
 PART_PAD = -1  # token_parts of padding: no part
 
 
 def check_loss_weight(name: str, value: float | None) -> None:
     """A prompt or completion loss weight lies in [0, 1] (None: not configured)."""
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if value is not None:
+        try:
+            unit_weight(value)
+        except ValueError as err:
+            raise ValueError(f"{name} {err}") from None
 
 
 @dataclass
