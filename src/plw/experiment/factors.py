@@ -56,6 +56,12 @@ def value_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def format_number(value: float) -> str:
+    """Shortest exact text of a float, without a trailing '.0' (0.1 -> '0.1', 1.0 -> '1')."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def value_text(value: Any) -> str:
     """The exact text of a level in a cell id: numbers shortest (1e-05, 8), null, true, strings as they are,
     mappings and lists as compact JSON."""
@@ -66,8 +72,7 @@ def value_text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
+        return format_number(value)
     if isinstance(value, str):
         return value
     return value_json(value)

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_va
 from plw.config import Strict, apply_overrides, read_yaml, validate
 from plw.errors import PLWError
 from plw.evaluation.options import BenchmarkOptions
-from plw.experiment.factors import PREFIX, canonical, overlap, split_keys, value_json
+from plw.experiment.factors import PREFIX, canonical, format_number, overlap, split_keys, value_json
 from plw.training.config import MAX_SEED
 
 PAPER_PLW_LEVELS = (0.0, 5e-4, 2.236e-3, 1e-2, 2.463e-2, 5e-2, 1e-1, 2.463e-1, 5e-1, 1.0)
@@ -35,12 +35,6 @@ FACTOR_FIELDS = {
     "output_dir": "the cell directory",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def format_number(value: float) -> str:
-    """Shortest exact text of a float, without a trailing '.0' (0.1 -> '0.1', 1.0 -> '1')."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def parse_regularizer(value: str) -> tuple[str, float | None]:
