@@ -181,6 +181,13 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def ratios(r: dict, base: dict) -> tuple[float, float, float, float]:
+    """(wall time, CPU time, peak RSS, step memory delta) of result r over a baseline result."""
+    delta = r["delta_mib"] / base["delta_mib"] if base["delta_mib"] > 0 else float("nan")
+    memory = r["peak_rss_mib"] / base["peak_rss_mib"]
+    return r["step_s"] / base["step_s"], r["cpu_s"] / base["cpu_s"], memory, delta
+
+
 def verdict(results: list[dict]) -> list[str]:
     """Whether the chunked variant met the targets at the longest sequence: against hf (step time and
     peak memory, TIME_TARGET and MEMORY_TARGET) and against trl (no more time, no more memory)."""
@@ -191,9 +198,7 @@ def verdict(results: list[dict]) -> list[str]:
         return ["targets: not checked (no chunked result at the longest sequence)"]
     lines = []
     if hf:
-        t, c = chunked["step_s"] / hf["step_s"], chunked["cpu_s"] / hf["cpu_s"]
-        p = chunked["peak_rss_mib"] / hf["peak_rss_mib"]
-        d = chunked["delta_mib"] / hf["delta_mib"] if hf["delta_mib"] > 0 else float("nan")
+        t, c, p, d = ratios(chunked, hf)
         lines += [
             f"seq {seq}: chunked step CPU time {c:.2f}x hf, wall time {t:.2f}x hf (target <= {TIME_TARGET}): "
             f"CPU {met(c <= TIME_TARGET)}, wall {met(t <= TIME_TARGET)}",
@@ -201,9 +206,7 @@ def verdict(results: list[dict]) -> list[str]:
             f"{met(p <= MEMORY_TARGET)}; step delta above the post-load baseline {d:.2f}x hf",
         ]
     if trl:
-        c, t = chunked["cpu_s"] / trl["cpu_s"], chunked["step_s"] / trl["step_s"]
-        p = chunked["peak_rss_mib"] / trl["peak_rss_mib"]
-        d = chunked["delta_mib"] / trl["delta_mib"] if trl["delta_mib"] > 0 else float("nan")
+        t, c, p, d = ratios(chunked, trl)
         lines += [
             f"seq {seq}: chunked (PLW) vs TRL's default loss (completion-only): CPU time {c:.2f}x "
             f"({met(c <= 1)}), wall {t:.2f}x, peak RSS {p:.2f}x ({met(p <= 1)}), step delta {d:.2f}x",
