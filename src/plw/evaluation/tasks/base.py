@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from abc import ABC, abstractmethod
@@ -17,6 +18,17 @@ from plw.evaluation.model import EvalLM
 log = logging.getLogger(__name__)
 
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
+
+
+def item_hash(*parts: object) -> str:
+    """A short stable id of an item's content: the first 12 hex digits of the SHA-1 of `parts`.
+
+    Written into every per-item record so an analysis can check that two cells answered the same
+    items (doc_id only says they answered items in the same position).
+    """
+    # Benchmark text does not use the unit separator, so ("ab", "c") and ("a", "bc") differ.
+    joined = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha1(joined.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass

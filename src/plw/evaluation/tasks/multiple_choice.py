@@ -10,6 +10,11 @@ Prompts, answer strings and metrics are those of lm-evaluation-harness 0.4.x's t
   mc1 acc (the first answer is the true one), mc2 the normalised probability mass of true answers.
 
 acc_norm divides each choice's log-likelihood by the choice text's length in characters.
+
+Each item record also carries continuous scores for paired per-item analyses (plw.analysis.paired):
+`margin`, the gold choice's log-likelihood minus the best wrong choice's (MC2: best true minus best
+false), `ll_per_byte`, the gold (MC2: best true) log-likelihood per UTF-8 byte of its continuation,
+`continuation_bytes` per choice, and `item_hash`, an id of the question without few-shot examples.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from plw.evaluation.tasks.base import (
     Settings,
     Task,
     TaskResult,
+    item_hash,
     load_fewshot_pool,
     log,
     progress_hook,
@@ -56,7 +62,8 @@ class MCDoc:
         continuations: one continuation per choice, with its leading space.
         choice_lengths: characters per choice text, for acc_norm.
         gold: index of the correct choice.
-        labels: 1 for each true choice (TruthfulQA MC2), else None.
+        labels: 1 for each true choice (TruthfulQA MC1/MC2), else None.
+        prefix_chars: characters of few-shot examples at the start of every context.
     """
 
     contexts: list[str]
@@ -64,6 +71,13 @@ class MCDoc:
     choice_lengths: list[float]
     gold: int
     labels: list[int] | None = None
+    prefix_chars: int = 0
+
+    def item_hash(self) -> str:
+        """The question's id: its contexts without few-shot examples, continuations and gold."""
+        # Few-shot examples depend on the sampling seed; the question they precede does not.
+        contexts = [c[self.prefix_chars :] for c in self.contexts]
+        return item_hash(*contexts, *self.continuations, self.gold)
 
     def example(self) -> str:
         """The solved question, as a few-shot example."""
@@ -127,7 +141,8 @@ class MultipleChoiceTask(Task):
         for row, doc in zip(rows, docs, strict=True):
             shots = [self.to_doc(x).example() for x in sampler.sample(row)]
             prefix = FEWSHOT_DELIMITER.join(shots) + FEWSHOT_DELIMITER
-            out.append(replace(doc, contexts=[prefix + c for c in doc.contexts]))
+            contexts = [prefix + c for c in doc.contexts]
+            out.append(replace(doc, contexts=contexts, prefix_chars=doc.prefix_chars + len(prefix)))
         return out, [note] if note else []
 
     def _score(self, i: int, doc: MCDoc, scores: list[tuple[float, bool]]) -> dict:
@@ -141,7 +156,26 @@ class MultipleChoiceTask(Task):
             item["acc_norm"] = float(pred_norm == doc.gold)
         if "mc2" in self.metrics:
             item["mc2"] = M.mc2_score(lls, doc.labels)
-        return item
+        return item | _continuous(doc, lls)
+
+
+def _continuous(doc: MCDoc, lls: list[float]) -> dict:
+    """margin, ll_per_byte, continuation_bytes and item_hash of one scored question."""
+    n_bytes = [len(c.encode("utf-8")) for c in doc.continuations]
+    # With labels (TruthfulQA) any true choice counts as right; for MC1 the only true one is gold.
+    if doc.labels is not None:
+        right = [x == 1 for x in doc.labels]
+    else:
+        right = [i == doc.gold for i in range(len(lls))]
+    best = max((i for i in range(len(lls)) if right[i]), key=lambda i: lls[i])
+    # None when every choice is true (no TruthfulQA row is, but the schema allows it).
+    wrong = max((ll for ll, r in zip(lls, right, strict=True) if not r), default=None)
+    return {
+        "continuation_bytes": n_bytes,
+        "item_hash": doc.item_hash(),
+        "margin": None if wrong is None else lls[best] - wrong,
+        "ll_per_byte": lls[best] / n_bytes[best],
+    }
 
 
 # ---- row schemas and builders ----

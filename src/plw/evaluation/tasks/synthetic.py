@@ -6,7 +6,9 @@
 
 The prompt is the one the model was trained with (Stanford Alpaca's template by default), so the
 score measures what fine-tuning taught. Short-answer families get a short generation budget and stop
-at the first line break; long-answer families get room for their multi-line answers.
+at the first line break; long-answer families get room for their multi-line answers. Each item
+record carries `item_hash`, an id of the record's instruction, input and target (not of the rendered
+prompt, so cells trained with different templates still share item ids).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from plw.data.synthetic import FAMILIES, LONG_FAMILIES, ensure_suite, exact_matc
 from plw.evaluation import metrics as M
 from plw.evaluation.data import DatasetRef, text
 from plw.evaluation.model import EvalLM
-from plw.evaluation.tasks.base import Settings, Task, TaskResult, progress_hook
+from plw.evaluation.tasks.base import Settings, Task, TaskResult, item_hash, progress_hook
 
 BUDGET = {"short": 24, "long": 192}
 STOP = {"short": ("\n",), "long": ("\n\n",)}
@@ -78,6 +80,7 @@ class Synthetic(Task):
                 "answer": answers[i],
                 "target": r["output"],
                 "exact_match": float(exact_match(answers[i], r["output"])),
+                "item_hash": item_hash(r["task"], r["instruction"], r.get("input") or "", r["output"]),
             }
             for i, r in enumerate(rows)
         ]

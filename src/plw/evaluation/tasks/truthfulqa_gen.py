@@ -4,7 +4,8 @@ The model greedily continues lm-eval's prompt (the 6-shot QA primer, then "\\n\\
 lm-eval's v3 prompt has no trailing "A:", so answers usually start with "\\nA:"), stopping at a blank
 line or after 256 tokens. Each answer is compared with every true and every false reference by
 sentence BLEU and ROUGE-1/2/L; per metric, `_max` is the best similarity to a true reference,
-`_diff` that minus the best to a false reference and `_acc` whether the true one wins.
+`_diff` that minus the best to a false reference and `_acc` whether the true one wins. Each item
+record carries `item_hash`, an id of its question and references (plw.analysis.paired checks it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from plw.evaluation import metrics as M
 from plw.evaluation.data import DatasetRef, RowError, field, string_list, text
 from plw.evaluation.model import EvalLM
-from plw.evaluation.tasks.base import Settings, Task, TaskResult, log, progress_hook
+from plw.evaluation.tasks.base import Settings, Task, TaskResult, item_hash, log, progress_hook
 from plw.evaluation.tasks.multiple_choice import QA_PRIMER
 
 METRICS = tuple(
@@ -84,8 +85,9 @@ class TruthfulQAGen(Task):
         items = []
         for i, (row, answer) in enumerate(zip(rows, answers, strict=True)):
             true_refs, false_refs = references(row)
+            key = item_hash(row["question"].strip(), *true_refs, "", *false_refs)
             items.append(
-                {"doc_id": i, "question": row["question"], "answer": answer}
+                {"doc_id": i, "question": row["question"], "answer": answer, "item_hash": key}
                 | score_answer(answer, true_refs, false_refs)
             )
         return TaskResult(items, M.summarize(items, METRICS), notes)
