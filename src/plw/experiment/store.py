@@ -1,12 +1,14 @@
 """The study's results store: `STUDY_DIR/results.sqlite`, written only by the sweep driver.
 
-Four tables:
+Five tables:
     results       one row per cell x task x metric, the columns of docs/results-schema.md
     runs          one row per cell: status, versions, git revision, wall time, tokens per second, error
     layers        per-layer weight distances: the factor columns, layer, metric, value
     cell_factors  one row per cell x extra factor (`train.<path>`, value as JSON); `results()` and
                   `layers()` turn it into one column per extra factor. Kept apart so stores written
                   before extra factors existed open unchanged (the table is created when missing).
+    items         per-item scores, one row per cell x task x item x metric (plw.experiment.store_items;
+                  created when missing too); `items()` joins the factor columns.
 
 The cells' result.json files are the source of truth; the driver re-syncs the store from them on
 every start, so a driver killed between a cell's result and its database insert loses nothing.
@@ -32,6 +34,7 @@ from plw.analysis.results import COLUMNS
 from plw.errors import PLWError
 from plw.experiment.celldir import SPEC, cell_state, error_line, read_json, read_result
 from plw.experiment.factors import PREFIX, column_values, value_json
+from plw.experiment.store_items import ITEMS_SCHEMA, cell_items, put_items, read_items, with_factors
 from plw.files import write_atomic, write_text_atomic
 
 # The tidy results table of docs/results-schema.md, defined once in the analysis that reads it.
@@ -78,7 +81,7 @@ class ResultStore:
             log.warning("%s: %s; moved it to %s and rebuilding it from the cells' result.json files",
                         self.path, problem, self.recovered.name)  # fmt: skip
         with self._connect() as con:
-            con.executescript(_SCHEMA)
+            con.executescript(_SCHEMA + ITEMS_SCHEMA)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -89,8 +92,12 @@ class ResultStore:
         finally:
             con.close()
 
-    def record(self, study: str, factors: dict[str, Any], cell: str, result: dict[str, Any]) -> None:
-        """Replace a finished cell's rows and run record with those of `result` (a result.json)."""
+    def record(
+        self, study: str, factors: dict[str, Any], cell: str, result: dict[str, Any],
+        items: list[dict[str, Any]] | None = None,
+    ) -> None:  # fmt: skip
+        """Replace a finished cell's rows and run record with those of `result` (a result.json), and
+        its per-item rows with `items` ({task, item, metric, value, item_hash}; see `cell_items`)."""
         key = (study, cell, factors["model"], factors["dataset"], float(factors["plw"]), int(factors["seed"]),
                factors["regularizer"])  # fmt: skip
         rows = [
@@ -104,11 +111,12 @@ class ResultStore:
             con.executemany(f"INSERT OR REPLACE INTO results VALUES ({', '.join('?' * 11)})", rows)
             con.executemany(f"INSERT OR REPLACE INTO layers VALUES ({', '.join('?' * 10)})", layers)
             con.executemany("INSERT OR REPLACE INTO cell_factors VALUES (?, ?, ?)", extra)
+            put_items(con, cell, items or [])
             self._put_run(con, study, cell, "done", result.get("run", {}), None)
 
     @staticmethod
     def _delete(con, cell: str, runs: bool = False) -> None:
-        tables = ("results", "layers", "cell_factors") + (("runs",) if runs else ())
+        tables = ("results", "layers", "cell_factors", "items") + (("runs",) if runs else ())
         for table in tables:
             con.execute(f"DELETE FROM {table} WHERE cell = ?", (cell,))
 
@@ -169,6 +177,13 @@ class ResultStore:
         order = [k if k in frame.columns else before for k in [*keys[:3], *names, *keys[3:]]]
         return frame.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
 
+    def items(self, factors: bool = True) -> pd.DataFrame:
+        """Per-item scores: the factor columns of `results()` then task, item, metric, value,
+        item_hash; with `factors=False` only ITEM_COLUMNS (cell, task, ..., item_hash: the export)."""
+        with self._connect() as con:
+            items = read_items(con)
+        return with_factors(items, self.results()) if factors else items
+
     def runs(self) -> pd.DataFrame:
         """One row per cell of run metadata."""
         columns = ", ".join(RUN_COLUMNS)
@@ -226,7 +241,8 @@ def rebuild_from_cells(store: ResultStore, study_dir: Path, cells: set[str] | No
         state = cell_state(cell_dir)
         if state == "done":
             result = read_result(cell_dir)
-            store.record(str(spec.get("study", "")), result["factors"], cell_dir.name, result)
+            items = cell_items(cell_dir)
+            store.record(str(spec.get("study", "")), result["factors"], cell_dir.name, result, items)
         elif state == "failed":
             store.record_failure(str(spec.get("study", "")), cell_dir.name, error_line(cell_dir))
         count += state in ("done", "failed")
