@@ -24,12 +24,23 @@ def sweep_command(
         False, "--dry-run", help="validate and show the cells with estimates; run nothing"
     ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="rerun failed cells too"),
+    from_results: Path | None = typer.Option(
+        None,
+        "--from-results",
+        help="mark the cells this exported results table has as done, without running them",
+    ),
+    from_items: Path | None = typer.Option(
+        None,
+        "--from-items",
+        help="with --from-results: the per-item export (plw results --items) of those cells",
+    ),
 ) -> None:
     """Run every cell of a study that has not finished; rerun the same command to resume."""
     from plw.experiment.driver import check_study_dir, make_plan, run_sweep
     from plw.experiment.status import load_target
 
     cfg, source = load_target(study, overrides)
+    imports = _load_imports(from_results, from_items)
     if executor == "ray" and not ray_address and os.environ.get("RAY_ADDRESS") and not dry_run:
         # Ray itself would join that cluster; plw joins one only when told to (docs/sweeps.md).
         err_console.print(
@@ -41,9 +52,15 @@ def sweep_command(
         plan = make_plan(cfg, source)
         check_study_dir(plan)  # what the real run would fail on is part of validating it
         _dry_run(plan)
+        if imports is not None:
+            from plw.experiment.imported import importable
+
+            n = len(importable(plan, imports))
+            line = f"{n} cell(s) would be imported from {imports.source}; they will not run"
+            console.print(line, highlight=False, soft_wrap=True)
         return
     states = run_sweep(cfg, source=source, executor=executor, ray_address=ray_address,
-                       retry_failed=retry_failed, console=err_console)  # fmt: skip
+                       retry_failed=retry_failed, console=err_console, imports=imports)  # fmt: skip
     done = sum(s == "done" for s in states.values())
     failed = [c for c, s in states.items() if s == "failed"]
     console.print(
@@ -53,6 +70,18 @@ def sweep_command(
         hint = "" if retry_failed else "; rerun with --retry-failed to try them again"
         console.print(f"[red]failed[/]: {', '.join(failed)}{hint}", highlight=False)
         raise typer.Exit(1)
+
+
+def _load_imports(results: Path | None, items: Path | None):
+    """The exports to import (read and checked before anything runs), or None."""
+    from plw.errors import PLWError
+    from plw.experiment.imported import load_imports
+
+    if results is None:
+        if items is not None:
+            raise PLWError("--from-items: needs --from-results (the aggregate table of the same cells)")
+        return None
+    return load_imports(results, items)
 
 
 def _dry_run(plan) -> None:
@@ -110,6 +139,9 @@ def results_command(
         "--table",
         help="results (tidy metrics), runs (run metadata) or layers (per-layer distances)",
     ),
+    items: bool = typer.Option(
+        False, "--items", help="export the per-item table instead (-o FILE: .csv, .csv.gz or .parquet)"
+    ),
 ) -> None:
     """Export the study's results store as a tidy table."""
     from plw.errors import PLWError
@@ -118,6 +150,9 @@ def results_command(
     from plw.files import check_output_path
 
     study_dir = study if study.is_dir() else load_target(study)[0].directory()
+    if items:
+        _export_items(study_dir, output, table, fmt)
+        return
     if table not in ("results", "runs", "layers"):
         raise PLWError(f"--table: unknown table {table!r}; use results, runs or layers")
     if output is None and fmt == "parquet":
@@ -130,6 +165,31 @@ def results_command(
         sys.stdout.write(render(frame, fmt))
         return
     export(frame, output, fmt)
+    err_console.print(f"{len(frame)} rows -> {output}", highlight=False)
+
+
+def _export_items(study_dir: Path, output: Path | None, table: str, fmt: str) -> None:
+    """`plw results --items`: cell, task, item, metric, value, item_hash (factors: the results export).
+
+    The file's format follows its name (.csv, .csv.gz, .parquet); without -o, csv or json to stdout.
+    """
+    from plw.analysis.items import SUFFIXES
+    from plw.errors import PLWError
+    from plw.experiment.store import open_store, render
+    from plw.experiment.store_items import export_items
+    from plw.files import check_output_path
+
+    if table != "results":
+        raise PLWError("--items: exports the per-item table; leave out --table")
+    if output is not None:
+        if not output.name.lower().endswith(SUFFIXES):
+            raise PLWError(f"-o/--output: {output}: name the item file .csv, .csv.gz or .parquet")
+        check_output_path(output, what="-o/--output")
+    frame = open_store(study_dir).items(factors=False)
+    if output is None:
+        sys.stdout.write(render(frame, fmt))
+        return
+    export_items(frame, output)
     err_console.print(f"{len(frame)} rows -> {output}", highlight=False)
 
 

@@ -32,7 +32,9 @@ from plw.experiment.celldir import (
     resumable_training,
 )
 from plw.experiment.cells import Cell, absolute_path
+from plw.experiment.imported import import_cells
 from plw.experiment.store import ResultStore, export
+from plw.experiment.store_items import cell_items
 from plw.experiment.study import Study
 from plw.experiment.validate import cell_config, check_study
 from plw.files import check_output_path, write_text_atomic
@@ -156,9 +158,15 @@ def sync_store(plan: Plan, store: ResultStore) -> None:
     for cell in plan.cells:
         cell_dir, state = plan.cell_dir(cell), plan.states[cell.id]
         if state == "done":
-            store.record(plan.study.name, cell.factors(), cell.id, read_result(cell_dir))
+            record_done(plan, store, cell)
         elif state == "failed":
             store.record_failure(plan.study.name, cell.id, error_line(cell_dir))
+
+
+def record_done(plan: Plan, store: ResultStore, cell: Cell) -> None:
+    """Record a done cell from its files: result.json, and its per-item rows (eval/ or items.csv.gz)."""
+    cell_dir = plan.cell_dir(cell)
+    store.record(plan.study.name, cell.factors(), cell.id, read_result(cell_dir), cell_items(cell_dir))
 
 
 def write_results_csv(plan: Plan, store: ResultStore) -> None:
@@ -215,7 +223,7 @@ def materialize_models(plan: Plan, cells: list[Cell]) -> None:
 
 
 def run_plan(
-    plan: Plan, executor, *, retry_failed: bool = False, console: Console | None = None
+    plan: Plan, executor, *, retry_failed: bool = False, console: Console | None = None, imports=None
 ) -> dict[str, str]:
     """Run what is left of a plan with an executor; return every cell's final state.
 
@@ -224,12 +232,15 @@ def run_plan(
         executor: a `LocalExecutor` or `RayExecutor`.
         retry_failed: rerun failed cells too.
         console: where progress goes (default: stderr).
+        imports: `plw.experiment.imported.Imports`: cells to mark done from exports, not run.
     """
     from plw.experiment.progress import SweepProgress
 
     console = console or Console(stderr=True)
     check_study_dir(plan)
     with study_lock(plan.study_dir):
+        if imports is not None:
+            import_cells(plan, imports)
         plan.states = {c.id: _classify(plan.cell_dir(c), plan.specs[c.id]) for c in plan.cells}
         todo = cells_to_run(plan, retry_failed)
         store = ResultStore(plan.study_dir / "results.sqlite")
@@ -243,7 +254,7 @@ def run_plan(
             cell = by_dir[cell_dir]
             plan.states[cell.id] = state
             if state == "done":
-                store.record(plan.study.name, cell.factors(), cell.id, read_result(cell_dir))
+                record_done(plan, store, cell)
             else:
                 store.record_failure(plan.study.name, cell.id, error_line(cell_dir))
             write_results_csv(plan, store)
@@ -299,7 +310,7 @@ def make_executor(
 
 def run_sweep(
     study: Study, *, source: str = "study", executor="local", ray_address: str | None = None,
-    retry_failed: bool = False, runner=None, console: Console | None = None,
+    retry_failed: bool = False, runner=None, console: Console | None = None, imports=None,
 ) -> dict[str, str]:  # fmt: skip
     """Validate and run a study, resuming where an earlier run stopped; return each cell's state.
 
@@ -311,7 +322,9 @@ def run_sweep(
         retry_failed: rerun failed cells too.
         runner: cell runner ("module:function"; a callable with an in-process executor).
         console: where progress goes (default: stderr).
+        imports: exports to take cells from (`plw.experiment.imported.load_imports`).
     """
     if isinstance(executor, str):
         executor = make_executor(executor, study, ray_address=ray_address, runner=runner)
-    return run_plan(make_plan(study, source), executor, retry_failed=retry_failed, console=console)
+    plan = make_plan(study, source)
+    return run_plan(plan, executor, retry_failed=retry_failed, console=console, imports=imports)
