@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from plw.analysis.paired import COLUMNS, paired_comparisons, paired_text_rows
-from plw.analysis.paired_stats import MCNEMAR, SIGN_FLIP, sign_flip_p
+from plw.analysis.paired_stats import MCNEMAR, SIGN_FLIP, sign_flip_p, unpaired_se
 from plw.errors import PLWError
 
 
@@ -191,3 +191,9 @@ def test_pairing_shrinks_the_standard_error_when_items_differ_in_difficulty():
     ratio = np.array([r["se"] / r["se_unpaired"] for r in rows])
     print(f"paired / unpaired SE: median {np.median(ratio):.3f}, max {ratio.max():.3f}")
     assert np.all(ratio < 1.0) and np.median(ratio) < 0.8
+
+
+def test_unpaired_se_is_the_two_sample_formula():
+    x, y = np.array([1.0, 1, 1, 0]), np.array([0.0, 1, 0, 0])
+    p1, p2, n = 0.75, 0.25, 4
+    assert unpaired_se(x, y) == pytest.approx(math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n * n / (n - 1)))

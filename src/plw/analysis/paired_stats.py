@@ -43,7 +43,7 @@ def compare(x: np.ndarray, y: np.ndarray, mcnemar: bool, resamples: int = RESAMP
     ci = [nan, nan]
     if n >= 2:
         se = float(d.std(ddof=1) / np.sqrt(n))
-        se_unpaired = float(np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / n))
+        se_unpaired = unpaired_se(x, y)
         half = float(stats.t.ppf(0.975, n - 1)) * se
         ci = [out["diff"] - half, out["diff"] + half]
     p = nan
@@ -51,6 +51,20 @@ def compare(x: np.ndarray, y: np.ndarray, mcnemar: bool, resamples: int = RESAMP
         p = mcnemar_p(x, y) if mcnemar else sign_flip_p(d, resamples, seed)
     test = MCNEMAR if mcnemar else SIGN_FLIP
     return out | {"se": se, "se_unpaired": se_unpaired, "ci": ci, "p_value": p, "test": test}
+
+
+def unpaired_se(x: np.ndarray, y: np.ndarray) -> float:
+    """The SE of mean(x) - mean(y) if the two were independent samples: sqrt(var(x) / n + var(y) / n).
+
+    What a comparison ignoring the pairing would report; with ddof 1, so for 0/1 scores it is
+    sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n) times sqrt(n / (n - 1)), on the same footing as the paired
+    SE. Paired / unpaired SE shows how much the items' shared difficulty cancels.
+
+    Args:
+        x, y: shape (n,), n >= 2.
+    """
+    n = len(x)
+    return float(np.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / n))
 
 
 def _mean(v: np.ndarray) -> float:
