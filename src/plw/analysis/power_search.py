@@ -1,17 +1,19 @@
 """The cheapest design that reaches a target power: seeds, PLW levels and items per benchmark.
 
-Every candidate is scored with the expected-information approximation (`approximate_power`, no
-simulation, so a few thousand candidates take a second) and costed with the caller's per-cell time
-model; the cheapest one at or above the target is then checked by full simulation (`plw power`
-prints both).
+Every candidate is scored with an approximation without simulation (the aggregate model's expected
+information, `approximate_power`, or the item-level model's Rasch information,
+`plw.analysis.item_power_approx.approximate_item_power`: a few thousand candidates take a second) and
+costed with the caller's per-cell time model; the cheapest ones at or above the target are then
+checked by full simulation (`plw power` prints both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-from plw.analysis.power import Design, Effect, approximate_power
+from plw.analysis.power import Design, approximate_power
 
 PLW_SETS: dict[int, tuple[float, ...]] = {
     4: (0.0, 1e-2, 1e-1, 1.0),
@@ -46,19 +48,21 @@ def candidates(design: Design, available: dict[str, int]) -> list[Design]:
 
 def search(
     design: Design,
-    effect: Effect,
+    effect: Any,
     cost: Callable[[Design], float],
     available: dict[str, int],
     target: float = 0.8,
     alpha: float = 0.05,
+    approximate: Callable[[Design, Any, float], float] = approximate_power,
 ) -> tuple[list[Candidate], list[Candidate]]:
     """Candidates with approximate power >= target, cheapest first, and the cheapest per seed count.
 
     Args:
         design: the study's own design (its models and benchmarks are kept).
-        effect: the effect to detect.
+        effect: the effect to detect (an `Effect`, or an `ItemEffect` with the item-level approximation).
         cost: seconds for a whole design (per dataset).
         available: items each benchmark has (a candidate never asks for more).
+        approximate: power of (design, effect, alpha) without simulation, for the model searched for.
 
     Returns:
         (the candidates reaching the target, cheapest first; a short frontier for the table).
@@ -70,7 +74,7 @@ def search(
         if key in seen:
             continue
         seen.add(key)
-        scored.append(Candidate(cand, approximate_power(cand, effect, alpha), cost(cand)))
+        scored.append(Candidate(cand, approximate(cand, effect, alpha), cost(cand)))
     reaching = sorted((c for c in scored if c.power >= target), key=lambda c: c.cost_s)
     frontier = []
     for seeds in SEEDS:
