@@ -19,6 +19,8 @@ ITEM_COLUMNS = ("cell", "task", "item", "metric", "value", "item_hash")
 """Columns of an exported per-item file (`item_hash` optional: empty when tasks record none)."""
 REQUIRED = ITEM_COLUMNS[:-1]
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+STUDY_ITEMS_FILE = "items.csv.gz"
+"""Beside a study directory's results.csv: its per-item table, written by the sweep."""
 
 
 class ItemSetError(PLWError):
@@ -107,6 +109,30 @@ def load_items(path: str | Path, results: pd.DataFrame | str | Path) -> pd.DataF
     if not isinstance(results, pd.DataFrame):
         results = load_results(results)
     return normalize_items(read_item_file(path), results, path)
+
+
+def find_items(
+    path: str | Path, results: pd.DataFrame, explicit: str | Path | None = None
+) -> pd.DataFrame | None:
+    """The per-item table that goes with a results table, or None when there is none.
+
+    Args:
+        path: what `load_results` was given: a study directory (its STUDY_ITEMS_FILE) or a results
+            file (a sibling `<stem>-items.csv.gz`, `.csv` or `.parquet`, as docs/results/ keeps them).
+        results: the loaded results table (factor columns are joined from it).
+        explicit: an item file given by the user; overrides the search.
+    """
+    if explicit is not None:
+        return load_items(explicit, results)
+    path = Path(path)
+    stem = path.name.split(".")[0]
+    candidates = (
+        [path / STUDY_ITEMS_FILE]
+        if path.is_dir()
+        else [path.with_name(f"{stem}-items{suffix}") for suffix in (".csv.gz", ".csv", ".parquet")]
+    )
+    found = next((c for c in candidates if c.is_file()), None)
+    return load_items(found, results) if found is not None else None
 
 
 def study_items(study_dir: str | Path) -> pd.DataFrame | None:

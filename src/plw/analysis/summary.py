@@ -231,10 +231,39 @@ def _extra_fits(extra: dict) -> dict[str, dict]:
 
 
 def analyze_study(
-    path: str | Path, backend: str = "statsmodels", bootstrap: int = 200, seed: int = 0
+    path: str | Path,
+    backend: str = "statsmodels",
+    bootstrap: int = 200,
+    seed: int = 0,
+    items: str | Path | None = None,
 ) -> dict:
-    """Load a study's results (directory or file) and analyse them."""
-    return analyze_results(load_results(path), backend=backend, bootstrap=bootstrap, seed=seed)
+    """Load a study's results (directory or file) and analyse them.
+
+    When per-item results go with them (`plw.analysis.items.find_items`, or `items` given), the
+    item-level analysis is added as `item_level` (`plw.analysis.item_level`), the primary one; when
+    those items cannot be compared across cells, `item_level` is {"error": one line naming the cell
+    and benchmark} and the aggregate analysis stands.
+    """
+    results = load_results(path)
+    out = analyze_results(results, backend=backend, bootstrap=bootstrap, seed=seed)
+    section = item_level_section(path, results, items, seed)
+    if section is not None:
+        out["item_level"] = section
+    return out
+
+
+def item_level_section(
+    path: str | Path, results: pd.DataFrame, items: str | Path | None = None, seed: int = 0
+) -> dict | None:
+    """The `item_level` entry of an analysis (see `analyze_study`), or None without per-item results."""
+    from plw.analysis.item_level import analyze_item_level
+    from plw.analysis.items import find_items
+
+    try:
+        table = find_items(path, results, items)
+        return None if table is None else to_jsonable(analyze_item_level(table, results, seed=seed))
+    except PLWError as err:  # ItemSetError, or an unreadable item file
+        return {"error": str(err)}
 
 
 def _records(df: pd.DataFrame) -> list[dict]:

@@ -17,11 +17,14 @@ def report(
         200, "--bootstrap", min=0, help="parametric bootstrap replicates (0: none)"
     ),
     seed: int = typer.Option(0, "--seed", help="random seed of the bootstrap"),
+    items: Path | None = typer.Option(
+        None, "--items", help="per-item results file (default: the one beside the results, if any)"
+    ),
 ) -> None:
     """Write figures, a self-contained report.html, report.md and analysis.json for a study."""
     from plw.report.build import build_report
 
-    paths = build_report(study, out=out, backend=backend, bootstrap=bootstrap, seed=seed)
+    paths = build_report(study, out=out, backend=backend, bootstrap=bootstrap, seed=seed, items=items)
     console.print(f"[green]report[/]: {paths['html']}", highlight=False)
     console.print(
         f"summary: {paths['markdown']}  analysis: {paths['json']}  figures: {len(paths['figures'])}",

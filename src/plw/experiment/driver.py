@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from plw.analysis.items import STUDY_ITEMS_FILE as ITEMS_EXPORT
 from plw.errors import PLWError
 from plw.experiment.celldir import (
     CONFIG,
@@ -34,7 +35,7 @@ from plw.experiment.celldir import (
 from plw.experiment.cells import Cell, absolute_path
 from plw.experiment.imported import import_cells
 from plw.experiment.store import ResultStore, export
-from plw.experiment.store_items import cell_items
+from plw.experiment.store_items import cell_items, export_items
 from plw.experiment.study import Study
 from plw.experiment.validate import cell_config, check_study
 from plw.files import check_output_path, write_text_atomic
@@ -170,8 +171,12 @@ def record_done(plan: Plan, store: ResultStore, cell: Cell) -> None:
 
 
 def write_results_csv(plan: Plan, store: ResultStore) -> None:
-    """STUDY_DIR/results.csv, the tidy table `plw analyze` reads, replaced atomically."""
+    """STUDY_DIR/results.csv and, when cells scored items, STUDY_DIR/items.csv.gz: the tables
+    `plw analyze` reads, each replaced atomically."""
     export(store.results(), plan.study_dir / "results.csv", "csv")
+    items = store.items(factors=False)
+    if len(items):
+        export_items(items, plan.study_dir / ITEMS_EXPORT)
 
 
 def prepare_cell(plan: Plan, cell: Cell) -> Path:

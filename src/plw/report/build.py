@@ -24,13 +24,14 @@ import pandas as pd
 
 from plw.analysis.results import load_results
 from plw.analysis.scores import select_scores
-from plw.analysis.summary import analyze_results
+from plw.analysis.summary import analyze_results, item_level_section
 from plw.errors import PLWError
 from plw.files import check_output_path, write_text_atomic
 from plw.report import figures as figs
 from plw.report.extra import interaction_figure, surface_figure
 from plw.report.html import render_html
 from plw.report.markdown import render_markdown
+from plw.report.paired import forest_figure
 from plw.report.plotting import save_figure
 from plw.report.training import load_histories, loss_figure, mechanism_figure
 
@@ -70,6 +71,7 @@ def _figures(results, analysis, histories) -> list[tuple[str, str, object]]:
     for name, result in (analysis.get("surface") or {}).items():
         out.append((f"surface-{_slug(name)}", f"Score over PLW and completion weight: {name}",
                     surface_figure(result)))  # fmt: skip
+    out += _paired_figures(analysis)
     cell_plw = dict(zip(results["cell"], results["plw"], strict=True))
     out += [
         ("relative", "Relative aggregate score against PLW", figs.relative_figure(analysis)),
@@ -79,6 +81,17 @@ def _figures(results, analysis, histories) -> list[tuple[str, str, object]]:
     return out
 
 
+def _paired_figures(analysis: dict) -> list[tuple[str, str, object]]:
+    """Forest plots of the paired per-item differences from the low and the high reference level."""
+    paired = (analysis.get("item_level") or {}).get("paired") or {}
+    refs = sorted({v for r in (paired.get("reference_levels") or {}).values() for v in r.values()})
+    return [
+        (f"paired-vs-plw-{_slug(f'{ref:g}')}", f"Paired per-item differences from PLW {ref:g}",
+         forest_figure(paired, ref))
+        for ref in refs
+    ]  # fmt: skip
+
+
 def build_report(
     study: str | Path,
     out: str | Path | None = None,
@@ -86,6 +99,7 @@ def build_report(
     bootstrap: int = 200,
     seed: int = 0,
     histories: dict[str, list[dict]] | None = None,
+    items: str | Path | None = None,
 ) -> dict:
     """Analyse a study and write the report.
 
@@ -96,6 +110,7 @@ def build_report(
         bootstrap: parametric bootstrap replicates for the critical PLW interval.
         seed: random seed of the bootstrap.
         histories: cell id -> Trainer log history; read from STUDY_DIR/cells/*/train/ when None.
+        items: a per-item results file; by default the one beside the results (`find_items`).
 
     Returns:
         {"html", "markdown", "json": paths, "figures": [figure dicts], "analysis": the analysis}.
@@ -108,6 +123,9 @@ def build_report(
     check_output_path(out_dir, kind="dir", what="report directory")  # before the (slow) fits
     results = load_results(study)
     analysis = analyze_results(results, backend=backend, bootstrap=bootstrap, seed=seed)
+    section = item_level_section(study, results, items, seed)
+    if section is not None:
+        analysis["item_level"] = section
     if histories is None and study.is_dir():
         histories, warns = load_histories(study)
         analysis["warnings"] += warns

@@ -150,8 +150,12 @@ def relative_table(analysis: dict) -> Table:
 
 
 def findings(analysis: dict) -> dict[str, dict]:
-    """Every fit with a verdict: the one-curve fits, then PLW x extra factor and the surface."""
-    out = dict(fits(analysis))
+    """Every fit with a verdict: the item-level fits (primary when present), the aggregate one-curve
+    fits, then PLW x extra factor and the surface."""
+    item_fits = ((analysis.get("item_level") or {}).get("fits")) or {}
+    out = {f"item-level {name}": fit for name, fit in item_fits.items()}
+    aggregate = "aggregate " if out else ""
+    out.update({f"{aggregate}{name}": fit for name, fit in fits(analysis).items()})
     for factor, per in (analysis.get("interactions") or {}).items():
         out.update({f"{d}: PLW x {factor}": r for d, r in per.items()})
     out.update({f"{d}: PLW x completion weight": r for d, r in (analysis.get("surface") or {}).items()})
@@ -196,7 +200,10 @@ def surface_table(analysis: dict) -> Table:
 
 def all_tables(analysis: dict) -> list[Table]:
     """Every table of the report, in order (empty ones dropped)."""
+    from plw.report.item_tables import item_tables  # it builds on this module's Table
+
     tables = [
+        *item_tables(analysis),
         glmm_table(analysis),
         interaction_table(analysis),
         surface_table(analysis),
