@@ -1,4 +1,8 @@
-"""`plw power STUDY.yaml [--effect paper|CURVATURE|PILOT_DIR] [--sims N] [--search]`."""
+"""`plw power STUDY.yaml [--effect paper|CURVATURE|PILOT_DIR] [--sims N] [--search]`.
+
+Prints the item-level model's power first (the primary analysis: every study is scored per item),
+then the aggregate model's; each figure says whether it is simulated or the approximation.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,12 @@ def power_command(
     workers: int = typer.Option(0, "--workers", min=0, help="processes (0: one per CPU core, at most 4)"),
     search: bool = typer.Option(False, "--search", help="also find the cheapest design reaching --target"),
     target: float = typer.Option(0.8, "--target", min=0.05, max=0.99, help="power the search aims for"),
+    item_budget: float = typer.Option(
+        20.0,
+        "--item-budget",
+        min=0.0,
+        help="seconds of item-level fits to simulate with (else the approximation)",
+    ),
     json_out: bool = typer.Option(False, "--json", help="print everything as JSON"),
 ) -> None:
     """Power of a study to detect the paper's quadratic PLW effect, by simulating and analysing it."""
@@ -41,6 +51,7 @@ def power_command(
         workers=workers or min(os.cpu_count() or 1, 4),
         search_target=target if search else None,
         pilot_dataset=effect_dataset,
+        item_budget_s=item_budget,
     )
     if json_out:
         typer.echo(json.dumps(out, indent=2, default=float))
@@ -49,8 +60,8 @@ def power_command(
 
 
 def print_power(out: dict) -> None:
-    """The design, the assumed effect and the result, for a person."""
-    d, e, r = out["design"], out["effect"], out["result"]
+    """The design, then per model (item-level first) the assumed effect and the result, for a person."""
+    d = out["design"]
     items = ", ".join(f"{b} {n}" for b, n in d["items"].items())
     console.print(
         f"[bold]design[/] of dataset {out['dataset']} (each dataset is fitted on its own): {len(d['plw'])} "
@@ -58,32 +69,76 @@ def print_power(out: dict) -> None:
         f"items per benchmark: {items}",
         highlight=False,
     )
-    for name, other in out["others"].items():
+    if out.get("item"):
+        print_item(out["item"], out["alpha"])
+    print_aggregate(out)
+    for note in out["notes"]:
+        console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)
+    if out.get("item") and out["item"]["search"]:
+        print_search(out["item"]["search"], "item-level model")
+    if out["search"]:
+        print_search(out["search"], "aggregate model")
+
+
+def _others(others: dict) -> None:
+    for name, other in others.items():
         power = other["approximate_power"]
         text = "no quadratic test (fewer than 3 PLW levels)" if power is None else f"power ~{power:.2f}"
         console.print(
-            f"[bold]dataset {name}[/]: PLW {other['plw']}, {other['cells']} cells: {text}", highlight=False
+            f"  dataset {name}: PLW {other['plw']}, {other['cells']} cells: {text}", highlight=False
         )
-    console.print(f"[bold]effect[/]: {e['source']}", highlight=False, soft_wrap=True)
+
+
+def print_item(item: dict, alpha: float) -> None:
+    """The item-level model: power (simulated or the approximation, labelled), interval, mde."""
+    e, r = item["effect"], item["result"]
+    console.print(
+        "[bold]item-level model[/] (primary: every answer; binomial GLMM with item and cell effects)"
+    )
+    console.print(f"  effect: {e['source']}", highlight=False, soft_wrap=True)
+    other = f"; approximation {r['approximate_power']:.2f}" if r["n_sims"] else ""
+    error = f" ± {r['power_se']:.2f}," if r["n_sims"] else ","
+    test = f"t test, {r['df']} df" if r["df"] > 0 else "no test: no cell-level df left"
+    lines = [
+        f"  [bold]power {r['power']:.2f}[/]{error} {r['label']}{other}, to find a significant negative w² at "
+        f"alpha {alpha:g} ({test})"
+    ]
+    if r["n_sims"]:
+        width = "-" if r["width_median"] is None else f"{r['width_median']:.3f}"
+        lines.append(
+            f"  critical PLW {e['critical_plw']:.3g}: 95% interval median width {width} (PLW scale, detected "
+            f"studies); the w² interval covers the truth in {r['coverage_b2']:.0%}"
+        )
+    mde = "none up to 64" if r["mde80"] is None else f"{r['mde80']:.3g}"
+    lines.append(
+        f"  smallest curvature detectable with 80% power: {mde} on the item logit scale "
+        f"(approximation; assumed: {abs(e['curvature']):.3g})"
+    )
+    console.print("\n".join(lines), highlight=False)
+    _others(item["others"])
+
+
+def print_aggregate(out: dict) -> None:
+    """The aggregate model (one score per cell and benchmark): simulated power and the approximation."""
+    e, r = out["effect"], out["result"]
+    console.print("[bold]aggregate model[/] (one score per cell and benchmark; beta regression)")
+    console.print(f"  effect: {e['source']}", highlight=False, soft_wrap=True)
     width = "-" if r["width_median"] is None else f"{r['width_median']:.3f}"
     console.print(
-        f"[bold]power[/] {r['power']:.2f} (± {r['power_se']:.2f}; "
-        f"approximation {r['approximate_power']:.2f}) "
-        f"to find a significant negative w² at alpha {out['alpha']:g} in {r['n_sims']} simulated studies\n"
-        f"critical PLW {e['critical_plw']:.3g}: 95% interval median width {width} (PLW scale, detected "
+        f"  [bold]power {r['power']:.2f}[/] ± {r['power_se']:.2f}, {r['label']}; approximation "
+        f"{r['approximate_power']:.2f}, to find a significant negative w² at alpha {out['alpha']:g}\n"
+        f"  critical PLW {e['critical_plw']:.3g}: 95% interval median width {width} (PLW scale, detected "
         f"studies), coverage {r['coverage']:.0%}\n"
-        f"smallest curvature detectable with 80% power: {r['mde80']:.3g} on the logit scale "
+        f"  smallest curvature detectable with 80% power: {r['mde80']:.3g} on the logit scale of scores "
         f"(assumed: {abs(e['curvature']):.3g})",
         highlight=False,
     )
-    for note in out["notes"]:
-        console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)
-    if out["search"]:
-        print_search(out["search"])
+    _others(out["others"])
 
 
-def print_search(s: dict) -> None:
-    table = Table(title=f"cheapest designs reaching power {s['target']:g} (approximation), per seed count")
+def print_search(s: dict, model: str) -> None:
+    title = f"{model}: cheapest designs reaching power {s['target']:g} (approximation), per seed count"
+    table = Table(title=title)
     for col in ("seeds", "PLW levels", "items per benchmark", "cells", "power", f"cost ({s['cost_unit']})"):
         table.add_column(col)
     for row in s["frontier"]:
@@ -95,11 +150,12 @@ def print_search(s: dict) -> None:
     if best is None:
         console.print("[red]no candidate design reaches the target[/]: more seeds or items than searched")
         return
-    simulated = s["check"]["power"]
-    verdict = "cheapest" if simulated >= s["target"] else "[red]no checked candidate reached it[/]; last"
+    check = s["check"]
+    verdict = "cheapest" if check["power"] >= s["target"] else "[red]no checked candidate reached it[/]; last"
     console.print(
-        f"[bold]{verdict}[/]: {best['seeds']} seed(s), PLW {list(best['plw'])}, items "
-        f"{dict(best['items'])}: approximate power {best['power']:.2f}, simulated {simulated:.2f}",
+        f"[bold]{verdict}[/] ({model}): {best['seeds']} seed(s), PLW {list(best['plw'])}, items "
+        f"{dict(best['items'])}: approximate power {best['power']:.2f}, checked {check['power']:.2f} "
+        f"{check.get('label', 'simulated')}",
         highlight=False,
         soft_wrap=True,
     )

@@ -224,22 +224,32 @@ def power_analysis(
     workers: int = 1,
     search_target: float | None = None,
     pilot_dataset: str | None = None,
+    item_budget_s: float | None = None,
 ) -> dict:
-    """Everything `plw power` prints: the design, the effect, simulated power, and a design search.
+    """Everything `plw power` prints: the design, and for the item-level model (primary) and the
+    aggregate model each the effect, power and a design search.
+
+    Args:
+        item_budget_s: seconds of item-level fits to spend (None: item_power_design.BUDGET_S).
 
     Returns:
-        {design, dataset, others, datasets, notes, effect, alpha, result,
-        search: {target, cost_unit, best, check, frontier} | None}.
+        {design, dataset, others, datasets, notes, alpha, the aggregate model's effect, result,
+        search: {target, cost_unit, best, check, frontier} | None, and item: {effect, result,
+        others, search} (plw.experiment.item_power_design.item_section)}.
     """
     from dataclasses import asdict
 
     from plw.analysis.power import approximate_power, simulate_power
     from plw.analysis.power_search import search
+    from plw.experiment.item_power_design import BUDGET_S, item_section
 
     base = study_design(study)
     effect = resolve_effect(effect_spec, pilot_dataset)
     result = simulate_power(base.design, effect, n_sims, alpha, seed, workers)
     result["approximate_power"] = approximate_power(base.design, effect, alpha)
+    result["label"] = f"simulated ({n_sims} studies)"
+    budget = BUDGET_S if item_budget_s is None else item_budget_s
+    sim = {"n_sims": n_sims, "seed": seed, "workers": workers, "budget_s": budget}
     out = {
         "design": {**asdict(base.design), "cells_per_dataset": base.design.cells},
         "dataset": base.dataset,
@@ -250,6 +260,9 @@ def power_analysis(
         "alpha": alpha,
         "result": result,
         "search": None,
+        "item": item_section(
+            base, effect_spec, pilot_dataset, effect, alpha=alpha, search_target=search_target, **sim
+        ),
     }
     if search_target is not None:
         cost = cost_model(base)
@@ -260,6 +273,7 @@ def power_analysis(
         best, check = None, None
         for cand in ranked[:CHECKS]:
             check = simulate_power(cand.design, effect, n_sims, alpha, seed, workers)
+            check["label"] = f"simulated ({n_sims} studies)"
             best = cand
             if check["power"] >= search_target:
                 break

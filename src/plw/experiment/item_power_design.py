@@ -1,0 +1,175 @@
+"""The item-level half of `plw power`: its effect, its power and its design search.
+
+The item-level model (plw.analysis.item_glmm) is the primary analysis: every study scores its
+benchmarks per item. Its power is simulated (each study fitted with `fit_items`) when the fits of
+`--sims` studies fit in a time budget, else the Rasch-information approximation is the figure, and
+the output says which ("simulated (N studies)" or "approximation").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, budgeted_item_power
+from plw.analysis.item_power_approx import approximate_item_power, cell_df, expected_se_b2_items, item_mde
+from plw.analysis.power import Effect
+from plw.errors import PLWError
+
+BUDGET_S = 20.0
+"""Seconds of item-level fits `plw power` spends by default (`--item-budget`)."""
+MIN_SIMS = 100
+"""Fewer simulated studies than this in the budget and the approximation is the figure (Monte Carlo
+error up to 0.05 is as far as a simulated figure is worth more than the approximation's)."""
+ATTENUATION = (16 * math.sqrt(3) / (15 * math.pi)) ** 2
+"""A curvature across benchmark scores is one on the item scale / sqrt(1 + ATTENUATION item_sd^2)
+(Zeger, Liang & Albert 1988, the logistic-normal marginal)."""
+
+
+def resolve_item_effect(
+    spec: str, pilot_dataset: str | None = None, aggregate: Effect | None = None
+) -> ItemEffect:
+    """`paper`, a curvature on the item logit scale, or a pilot: its per-item data when it has them.
+
+    Args:
+        aggregate: the pilot's aggregate effect (plw.experiment.power_design.pilot_effect), used when
+            the pilot has no per-item data.
+    """
+    if spec == "paper":
+        return PAPER_ITEM_EFFECT
+    try:
+        value = float(spec)
+    except ValueError:
+        value = None
+    if value is not None:
+        source = f"curvature {value:g} given (item logit scale); vertex, level and noise as for `paper`"
+        return replace(PAPER_ITEM_EFFECT, curvature=value, source=source)
+    frame = pilot_items(Path(spec), pilot_dataset)
+    if frame is not None:
+        from plw.analysis.item_pilot import estimate_from_pilot
+
+        return estimate_from_pilot(frame, f"{spec} ({frame['dataset'].iloc[0]})")
+    if aggregate is None:
+        raise PLWError(f"--effect {spec}: no per-item data and no aggregate fit to take the effect from")
+    return from_aggregate(aggregate)
+
+
+def pilot_items(path: Path, dataset: str | None):
+    """A pilot's 0/1 answers as `fit_items` takes them, of `dataset` (default: its dataset with the
+    most answers); None when the pilot has no per-item data (a results file, an older study)."""
+    from plw.analysis.item_pilot import binary_items
+    from plw.analysis.items import study_items
+
+    items = study_items(path) if path.is_dir() else None
+    frame = binary_items(items) if items is not None else None
+    if frame is None or not len(frame):
+        return None
+    names = frame["dataset"].value_counts()
+    if dataset is not None and dataset not in names.index:
+        raise PLWError(
+            f"--effect-dataset {dataset}: no per-item answers in {path} (datasets: {', '.join(names.index)})"
+        )
+    return frame[frame["dataset"] == (dataset or names.index[0])]
+
+
+def from_aggregate(effect: Effect) -> ItemEffect:
+    """An item effect from a pilot's aggregate fit: its curve on the item logit scale, default noise."""
+    scale = math.sqrt(1 + ATTENUATION * PAPER_ITEM_EFFECT.item_sd**2)
+    return replace(
+        PAPER_ITEM_EFFECT,
+        curvature=effect.curvature * scale,
+        vertex_w=effect.vertex_w,
+        logits={b: v * scale for b, v in effect.logits.items()},
+        default_logit=effect.default_logit * scale,
+        source=(
+            f"{effect.source.split(':')[0]} has no per-item data: its aggregate curvature "
+            f"{effect.curvature:+.3f} x {scale:.2f} (the item logit scale at item sd "
+            f"{PAPER_ITEM_EFFECT.item_sd:g}), item sd and cell sd defaults"
+        ),
+    )
+
+
+def item_power(
+    design: ItemDesign,
+    effect: ItemEffect,
+    *,
+    n_sims: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    workers: int = 1,
+    budget_s: float = BUDGET_S,
+) -> dict:
+    """The item-level figure: simulated when `n_sims` fits fit in `budget_s` (at least MIN_SIMS), else
+    the approximation; both, the mde and the label are in the result.
+
+    Returns:
+        {power, power_se, width_median, coverage_b2, se_b2_median, n_sims, method, label,
+        approximate_power, se_b2_approx, mde80 (None: no curvature reaches 80%), df}.
+    """
+    approx = approximate_item_power(design, effect, alpha)
+    sim = None
+    if len(design.plw) >= 3:
+        sim = budgeted_item_power(
+            design, effect, n_sims, alpha, seed, workers, budget_s, min(MIN_SIMS, n_sims)
+        )
+    if sim is None:
+        sim = {"power": approx, "power_se": None, "width_median": None, "coverage_b2": None,
+               "se_b2_median": None, "n_sims": 0, "method": "approximation"}  # fmt: skip
+    label = f"simulated ({sim['n_sims']} studies)" if sim["n_sims"] else "approximation"
+    return {
+        **sim,
+        "label": label,
+        "approximate_power": approx,
+        "se_b2_approx": expected_se_b2_items(design, effect),
+        "mde80": mde if math.isfinite(mde := item_mde(design, effect, alpha, 0.8)) else None,
+        "df": cell_df(design),
+    }
+
+
+def item_search(base, effect: ItemEffect, target: float, alpha: float, **sim) -> dict:
+    """The cheapest designs reaching `target` for the item-level model, checked by simulation in turn.
+
+    Args:
+        base: the study's `StudyDesign`.
+        sim: n_sims, seed, workers, budget_s for the checks.
+
+    Returns:
+        {target, cost_unit, best, check, frontier} as the aggregate search's, `check` with its label.
+    """
+    from plw.analysis.power_search import search
+    from plw.experiment.power_design import CHECKS, cost_model
+
+    ranked, frontier = search(
+        base.design, effect, cost_model(base), base.available, target, alpha, approximate_item_power
+    )
+    best, check = None, None
+    for cand in ranked[:CHECKS]:
+        best, check = cand, item_power(cand.design, effect, alpha=alpha, **sim)
+        if check["power"] >= target:
+            break
+    return {
+        "target": target,
+        "cost_unit": "s per dataset" if base.design.cell_seconds else "cells x (1 + items / the study's)",
+        "best": {**asdict(best.design), "power": best.power, "cost": best.cost_s} if best else None,
+        "check": check,
+        "frontier": [{**asdict(c.design), "power": c.power, "cost": c.cost_s} for c in frontier],
+    }
+
+
+def item_section(
+    base, spec: str, pilot_dataset, aggregate: Effect, *, alpha: float, search_target, **sim
+) -> dict:
+    """`plw power`'s item-level output: {effect, result, others, search}."""
+    effect = resolve_item_effect(spec, pilot_dataset, aggregate)
+    others = {
+        name: {"plw": list(d.plw), "cells": d.cells,
+               "approximate_power": approximate_item_power(d, effect, alpha) if len(d.plw) >= 3 else None}
+        for name, d in (base.others or {}).items()
+    }  # fmt: skip
+    return {
+        "effect": {**asdict(effect), "critical_plw": effect.critical_plw},
+        "result": item_power(base.design, effect, alpha=alpha, **sim),
+        "others": others,
+        "search": None if search_target is None else item_search(base, effect, search_target, alpha, **sim),
+    }

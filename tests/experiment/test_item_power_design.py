@@ -1,0 +1,83 @@
+"""`plw power`'s item-level part: effect specs, a pilot's per-item data, the budget, CLI and JSON."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, simulate_items
+from plw.analysis.item_power_approx import approximate_item_power
+from plw.analysis.power import PAPER_EFFECT
+from plw.cli.main import main
+from plw.experiment.item_power_design import from_aggregate, item_power, resolve_item_effect
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def study_file(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"""
+name: s
+output_dir: {tmp_path / "study"}
+models: {{m: {REPO.parent / "shared" / "data" / "models" / "stories260K"}}}
+datasets: {{d: {REPO.parent / "shared" / "data" / "instruct" / "alpaca_5000.json"}}}
+factors: {{plw: [0, 0.1, 1], model: [m], dataset: [d], seed: [0, 1]}}
+eval: {{tasks: [synthetic], limit: 30}}
+"""
+    )
+    return path
+
+
+def test_effect_specs():
+    assert resolve_item_effect("paper") is PAPER_ITEM_EFFECT and PAPER_ITEM_EFFECT.curvature == -0.2
+    assert resolve_item_effect("-0.5").curvature == -0.5
+    # A pilot without per-item data: its aggregate curve, scaled to the item logit scale.
+    scaled = from_aggregate(PAPER_EFFECT)
+    assert scaled.curvature == pytest.approx(-4.284 * 1.54, rel=0.01) and "no per-item data" in scaled.source
+
+
+def test_pilot_with_items_gives_its_effect(tmp_path, monkeypatch):
+    truth = ItemEffect(curvature=-2.0, cell_sd=0.1)
+    design = ItemDesign(plw=(0.0, 1e-2, 1e-1, 2.463e-1, 1.0), seeds=2, items={"arc_easy": 200, "piqa": 200})
+    frame = simulate_items(design, truth, np.random.default_rng(5))
+    items = frame.rename(columns={"benchmark": "task"}).assign(metric="acc_norm")
+    # A continuous metric of the same items is not an answer right or wrong: left out.
+    items = pd.concat([items, items.assign(metric="margin", value=0.3)], ignore_index=True)
+    monkeypatch.setattr("plw.analysis.items.study_items", lambda path: items)
+    effect = resolve_item_effect(str(tmp_path))
+    assert effect.curvature == pytest.approx(-2.0, abs=1.0) and effect.item_sd == pytest.approx(2.0, abs=0.3)
+    assert effect.discordance["implied"] == pytest.approx(effect.discordance["observed"], abs=0.03)
+    with pytest.raises(Exception, match="--effect-dataset other"):
+        resolve_item_effect(str(tmp_path), "other")
+
+
+def test_item_power_is_simulated_within_the_budget_else_approximated():
+    tiny = ItemDesign(plw=(0.0, 1e-1, 2.463e-1, 1.0), seeds=2, items={"a": 10})
+    simulated = item_power(tiny, PAPER_ITEM_EFFECT, n_sims=10, budget_s=10)
+    assert simulated["label"] == "simulated (10 studies)" and simulated["power_se"] is not None
+    approx = item_power(tiny, PAPER_ITEM_EFFECT, n_sims=10, budget_s=0)
+    assert approx["label"] == "approximation" and approx["n_sims"] == 0
+    assert approx["power"] == approx["approximate_power"] == approximate_item_power(tiny, PAPER_ITEM_EFFECT)
+    assert approx["df"] == 5 and approx["mde80"] > 0.2
+
+
+def test_cli_prints_both_models_labelled_and_json_carries_both(tmp_path, monkeypatch, capsys):
+    path = study_file(tmp_path)
+    monkeypatch.setattr("sys.argv", ["plw", "power", str(path), "--sims", "10", "--workers", "1"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out = capsys.readouterr().out
+    assert exit_info.value.code in (0, None), out
+    assert out.index("item-level model") < out.index("aggregate model")
+    assert "simulated (10 studies)" in out and "item logit scale" in out
+    argv = ["plw", "power", str(path), "--sims", "10", "--item-budget", "0", "--json", "--search"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        main()
+    data = json.loads(capsys.readouterr().out)
+    assert data["result"]["label"] == "simulated (10 studies)"
+    assert data["item"]["result"]["label"] == "approximation"
+    assert data["item"]["effect"]["curvature"] == -0.2 and data["item"]["search"]["target"] == 0.8
