@@ -49,13 +49,16 @@ def demo_command(
 
 def _power_line(power: dict) -> str:
     """The design's power, plainly: a miniature study is not expected to detect the effect."""
-    text = f"power of this {power['cells']}-cell design to detect a peak at a fractional PLW: "
+    text = (
+        f"power of this {power['cells']}-cell design to detect a peak at a fractional PLW "
+        "(item-level model, approximation): "
+    )
     if "replication" in power:
         text += (
             f"{power['replication']:.0%} for the curvature the CPU replication measured "
-            f"({power['replication_curvature']:+.2f}), "
+            f"({power['replication_curvature']:+.2f} on the item logit scale), "
         )
-    return text + f"{power['paper']:.0%} for the paper's (optimistic for raw scores); `plw power` explains"
+    return text + f"{power['paper']:.0%} for the paper's reported gains; `plw power` simulates and explains"
 
 
 def _fmt(value) -> str:

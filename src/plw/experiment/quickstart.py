@@ -98,19 +98,22 @@ REPLICATION = Path(__file__).resolve().parents[3] / "docs" / "results" / "replic
 def demo_power(study: Study) -> dict[str, Any] | None:
     """How likely this design is to detect the paper's effect and the one the replication measured.
 
-    Uses the expected-information approximation of `plw power` (no simulation, so it costs nothing
-    at the end of the demo). Returns None when the study's benchmarks cannot be read.
+    The item-level model's approximation (`plw power` prints the same figure as "approximation",
+    beside its simulated one; no simulation here, so it costs nothing at the end of the demo).
+    Returns None when the study's benchmarks cannot be read.
     """
-    from plw.analysis.power import PAPER_EFFECT, approximate_power
+    from plw.analysis.item_power import PAPER_ITEM_EFFECT
+    from plw.analysis.item_power_approx import approximate_item_power
+    from plw.experiment.item_power_design import from_aggregate
     from plw.experiment.power_design import pilot_effect, study_design
 
     try:
         design = study_design(study).design
     except PLWError:
         return None
-    out: dict[str, Any] = {"cells": design.cells, "paper": approximate_power(design, PAPER_EFFECT)}
+    out: dict[str, Any] = {"cells": design.cells, "paper": approximate_item_power(design, PAPER_ITEM_EFFECT)}
     if REPLICATION.is_file():
-        effect = pilot_effect(REPLICATION, "short")
-        out["replication"] = approximate_power(design, effect)
+        effect = from_aggregate(pilot_effect(REPLICATION, "short"))
+        out["replication"] = approximate_item_power(design, effect)
         out["replication_curvature"] = effect.curvature
     return out
