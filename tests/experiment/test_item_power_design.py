@@ -11,7 +11,7 @@ from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, s
 from plw.analysis.item_power_approx import approximate_item_power
 from plw.analysis.power import PAPER_EFFECT
 from plw.cli.main import main
-from plw.experiment.item_power_design import from_aggregate, item_power, resolve_item_effect
+from plw.experiment.item_power_design import answered_items, from_aggregate, item_power, resolve_item_effect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,6 +39,11 @@ def test_effect_specs():
     assert scaled.curvature == pytest.approx(-4.284 * 1.54, rel=0.01) and "no per-item data" in scaled.source
 
 
+def test_only_benchmarks_answered_right_or_wrong_enter_the_item_level_design():
+    items = {"arc_easy": 5, "truthfulqa_mc2": 5, "truthfulqa_mc1": 5, "synthetic:lookup": 5, "wmt16-de-en": 5}
+    assert set(answered_items(items)) == {"arc_easy", "truthfulqa_mc1", "synthetic:lookup"}
+
+
 def test_pilot_with_items_gives_its_effect(tmp_path, monkeypatch):
     truth = ItemEffect(curvature=-2.0, cell_sd=0.1)
     design = ItemDesign(plw=(0.0, 1e-2, 1e-1, 2.463e-1, 1.0), seeds=2, items={"arc_easy": 200, "piqa": 200})
@@ -46,7 +51,8 @@ def test_pilot_with_items_gives_its_effect(tmp_path, monkeypatch):
     items = frame.rename(columns={"benchmark": "task"}).assign(metric="acc_norm")
     # A continuous metric of the same items is not an answer right or wrong: left out.
     items = pd.concat([items, items.assign(metric="margin", value=0.3)], ignore_index=True)
-    monkeypatch.setattr("plw.analysis.items.study_items", lambda path: items)
+    monkeypatch.setattr("plw.analysis.items.find_items", lambda path, results: items)
+    monkeypatch.setattr("plw.analysis.results.load_results", lambda path: None)
     effect = resolve_item_effect(str(tmp_path))
     assert effect.curvature == pytest.approx(-2.0, abs=1.0) and effect.item_sd == pytest.approx(2.0, abs=0.3)
     assert effect.discordance["implied"] == pytest.approx(effect.discordance["observed"], abs=0.03)

@@ -58,37 +58,12 @@ def estimate_from_pilot(items_frame: pd.DataFrame, label: str = "pilot") -> Item
 
 
 def binary_items(items: pd.DataFrame) -> pd.DataFrame:
-    """A study's per-item table (plw.analysis.items) as `fit_items` takes it: unregularised cells,
-    each benchmark's primary metric (plw.analysis.scores), benchmarks scored 0/1 only.
+    """A study's per-item table (plw.analysis.items) as `fit_items` takes it: each benchmark's primary
+    metric where it is 0/1, the rows the item-level analysis fits (plw.analysis.item_level)."""
+    from plw.analysis.item_level import benchmark_items, primary_outcomes
 
-    Returns:
-        Columns cell, model, dataset, plw, seed, regularizer, benchmark, item, metric, value.
-    """
-    from plw.analysis.scores import NOT_SCORED, primary_metric
-
-    frame = items.rename(columns={"task": "benchmark"})
-    frame = frame[(frame["regularizer"].fillna("none") == "none") & ~frame["benchmark"].isin(NOT_SCORED)]
-    keep = []
-    for bench, rows in frame.groupby("benchmark", sort=True):
-        available = set(rows["metric"])
-        metric = primary_metric(bench, available) or primary_metric(bench.split(":")[0], available)
-        chosen = rows[rows["metric"] == metric]
-        if metric is not None and chosen["value"].dropna().isin([0.0, 1.0]).all():
-            keep.append(chosen)  # continuous scores (BLEU, mc2) are not answers right or wrong
-    columns = [
-        "cell",
-        "model",
-        "dataset",
-        "plw",
-        "seed",
-        "regularizer",
-        "benchmark",
-        "item",
-        "metric",
-        "value",
-    ]
-    out = pd.concat(keep, ignore_index=True)[columns] if keep else pd.DataFrame(columns=columns)
-    return out.assign(seed=out["seed"].astype(str), plw=out["plw"].astype(float))
+    binary, _, _ = primary_outcomes(benchmark_items(items))
+    return binary.assign(seed=binary["seed"].astype(str), plw=binary["plw"].astype(float))
 
 
 def variance_sds(extra: dict) -> dict[str, float]:

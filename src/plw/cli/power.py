@@ -69,12 +69,14 @@ def print_power(out: dict) -> None:
         f"items per benchmark: {items}",
         highlight=False,
     )
-    if out.get("item"):
+    if out.get("item", {}).get("note"):
+        console.print(f"[bold]item-level model[/]: {out['item']['note']}", highlight=False)
+    elif out.get("item"):
         print_item(out["item"], out["alpha"])
     print_aggregate(out)
     for note in out["notes"]:
         console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)
-    if out.get("item") and out["item"]["search"]:
+    if out.get("item", {}).get("search"):
         print_search(out["item"]["search"], "item-level model")
     if out["search"]:
         print_search(out["search"], "aggregate model")
@@ -93,7 +95,9 @@ def print_item(item: dict, alpha: float) -> None:
     """The item-level model: power (simulated or the approximation, labelled), interval, mde."""
     e, r = item["effect"], item["result"]
     console.print(
-        "[bold]item-level model[/] (primary: every answer; binomial GLMM with item and cell effects)"
+        "[bold]item-level model[/] (primary: every answer; binomial GLMM with item and cell effects) on "
+        f"the benchmarks scored 0/1 per item: {', '.join(item['benchmarks'])}",
+        highlight=False,
     )
     console.print(f"  effect: {e['source']}", highlight=False, soft_wrap=True)
     other = f"; approximation {r['approximate_power']:.2f}" if r["n_sims"] else ""

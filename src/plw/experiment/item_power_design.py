@@ -57,11 +57,12 @@ def resolve_item_effect(
 
 def pilot_items(path: Path, dataset: str | None):
     """A pilot's 0/1 answers as `fit_items` takes them, of `dataset` (default: its dataset with the
-    most answers); None when the pilot has no per-item data (a results file, an older study)."""
+    most answers); None when the pilot has no per-item data (plw.analysis.items.find_items)."""
     from plw.analysis.item_pilot import binary_items
-    from plw.analysis.items import study_items
+    from plw.analysis.items import find_items
+    from plw.analysis.results import load_results
 
-    items = study_items(path) if path.is_dir() else None
+    items = find_items(path, load_results(path))
     frame = binary_items(items) if items is not None else None
     if frame is None or not len(frame):
         return None
@@ -157,17 +158,50 @@ def item_search(base, effect: ItemEffect, target: float, alpha: float, **sim) ->
     }
 
 
+def answered_items(items: dict[str, int]) -> dict[str, int]:
+    """The benchmarks the item-level fit takes: those whose primary metric is 0/1 per item
+    (plw.analysis.item_level; TruthfulQA-MC2's mass, BLEU and judge win rates are not answers)."""
+    from plw.analysis.paired import BINARY_METRICS
+    from plw.analysis.scores import primary_metric
+    from plw.evaluation.tasks import get_task
+
+    binary = set(BINARY_METRICS) | {"exact_match"}
+    out = {}
+    for name, n in items.items():
+        try:  # multiple-choice tasks say which metrics they score; others are known by name
+            metrics = set(getattr(get_task(name.split(":")[0]), "metrics", None) or binary)
+        except Exception:
+            metrics = binary
+        if primary_metric(name, metrics) in binary or primary_metric(name.split(":")[0], metrics) in binary:
+            out[name] = n
+    return out
+
+
 def item_section(
     base, spec: str, pilot_dataset, aggregate: Effect, *, alpha: float, search_target, **sim
 ) -> dict:
-    """`plw power`'s item-level output: {effect, result, others, search}."""
+    """`plw power`'s item-level output: {effect, result, others, search, benchmarks}, or {note} when
+    no benchmark of the study is scored 0/1 per item."""
+    items = answered_items(base.design.items)
+    if not items:
+        return {"note": "no benchmark of the study is scored 0/1 per item: no item-level fit"}
+    base = replace(
+        base,
+        design=replace(base.design, items=items),
+        available={b: base.available[b] for b in items},
+        others={name: replace(d, items=items) for name, d in (base.others or {}).items()},
+    )
     effect = resolve_item_effect(spec, pilot_dataset, aggregate)
     others = {
-        name: {"plw": list(d.plw), "cells": d.cells,
-               "approximate_power": approximate_item_power(d, effect, alpha) if len(d.plw) >= 3 else None}
-        for name, d in (base.others or {}).items()
-    }  # fmt: skip
+        name: {
+            "plw": list(d.plw),
+            "cells": d.cells,
+            "approximate_power": approximate_item_power(d, effect, alpha) if len(d.plw) >= 3 else None,
+        }
+        for name, d in base.others.items()
+    }
     return {
+        "benchmarks": items,
         "effect": {**asdict(effect), "critical_plw": effect.critical_plw},
         "result": item_power(base.design, effect, alpha=alpha, **sim),
         "others": others,
