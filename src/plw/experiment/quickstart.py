@@ -102,18 +102,23 @@ def demo_power(study: Study) -> dict[str, Any] | None:
     beside its simulated one; no simulation here, so it costs nothing at the end of the demo).
     Returns None when the study's benchmarks cannot be read.
     """
+    from dataclasses import replace
+
     from plw.analysis.item_power import PAPER_ITEM_EFFECT
     from plw.analysis.item_power_approx import approximate_item_power
-    from plw.experiment.item_power_design import from_aggregate
+    from plw.experiment.item_power_design import answered_items, resolve_item_effect
     from plw.experiment.power_design import pilot_effect, study_design
 
     try:
         design = study_design(study).design
     except PLWError:
         return None
+    design = replace(design, items=answered_items(design.items))  # what `plw power` takes
+    if not design.items:
+        return None
     out: dict[str, Any] = {"cells": design.cells, "paper": approximate_item_power(design, PAPER_ITEM_EFFECT)}
     if REPLICATION.is_file():
-        effect = from_aggregate(pilot_effect(REPLICATION, "short"))
+        effect = resolve_item_effect(str(REPLICATION), "short", pilot_effect(REPLICATION, "short"))
         out["replication"] = approximate_item_power(design, effect)
         out["replication_curvature"] = effect.curvature
     return out
