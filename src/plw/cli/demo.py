@@ -29,10 +29,9 @@ def demo_command(
     console.print(table)
     report = result["report"]
     if report is not None:
-        pooled = (report["analysis"].get("pooled") or {}) if isinstance(report.get("analysis"), dict) else {}
-        # The analysis's own verdict: it words significance and the critical PLW's interval.
-        if pooled.get("verdict"):
-            console.print(f"analysis: {pooled['verdict']}", highlight=False)
+        analysis = report["analysis"] if isinstance(report.get("analysis"), dict) else {}
+        for line in _analysis_lines(analysis):
+            console.print(line, highlight=False)
         console.print(f"report: {report['html']}", highlight=False)
     power = result.get("power")
     if power:
@@ -45,6 +44,36 @@ def demo_command(
     if failed:
         console.print(f"[red]{len(failed)} cell(s) not done[/]: rerun `plw demo` to resume", highlight=False)
         raise typer.Exit(1)
+
+
+def _analysis_lines(analysis: dict) -> list[str]:
+    """The analysis's own verdicts (item level first, when per-item results exist) and the pooled
+    paired differences of every PLW level from PLW 0 and PLW 1."""
+    from plw.analysis.item_level import headline
+
+    item = analysis.get("item_level") or {}
+    lines = []
+    fit = headline(item)
+    if fit and fit.get("verdict"):
+        lines.append(f"analysis (item level, primary): {fit['verdict']}")
+    if (analysis.get("pooled") or {}).get("verdict"):
+        lines.append(f"analysis (aggregate): {analysis['pooled']['verdict']}")
+    if item.get("error"):
+        lines.append(f"item-level analysis not run: {item['error']}")
+    rows = [
+        r
+        for r in (item.get("paired") or {}).get("rows", [])
+        if r["benchmark"] == "pooled" and r["diff"] is not None
+    ]
+    for ref in sorted({r["reference"] for r in rows}):
+        parts = [
+            f"PLW {r['plw']:g} {r['diff'] * 100:+.1f}"
+            + (f" (p {r['p_value']:.2g})" if r["p_value"] is not None else "")
+            for r in rows
+            if r["reference"] == ref
+        ]
+        lines.append(f"paired per item, points vs PLW {ref:g} (all benchmarks): " + ", ".join(parts))
+    return lines
 
 
 def _power_line(power: dict) -> str:
