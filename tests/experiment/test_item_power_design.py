@@ -9,6 +9,7 @@ import pytest
 
 from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, simulate_items
 from plw.analysis.item_power_approx import approximate_item_power
+from plw.analysis.item_scale import mean_score
 from plw.analysis.power import PAPER_EFFECT
 from plw.cli.main import main
 from plw.experiment.item_power_design import answered_items, from_aggregate, item_power, resolve_item_effect
@@ -32,11 +33,18 @@ eval: {{tasks: [synthetic], limit: 30}}
 
 
 def test_effect_specs():
-    assert resolve_item_effect("paper") is PAPER_ITEM_EFFECT and PAPER_ITEM_EFFECT.curvature == -0.2
-    assert resolve_item_effect("-0.5").curvature == -0.5
-    # A pilot without per-item data: its aggregate curve, scaled to the item logit scale.
+    # `paper`: the reported ~2-point gain, on the item logit scale of the default item spread.
+    assert resolve_item_effect("paper") is PAPER_ITEM_EFFECT and PAPER_ITEM_EFFECT.item_sd == 20
+    gain = mean_score(PAPER_ITEM_EFFECT.default_logit, 20) - mean_score(
+        PAPER_ITEM_EFFECT.default_logit + PAPER_ITEM_EFFECT.curvature * 0.652**2, 20
+    )
+    assert gain == pytest.approx(0.0186, abs=0.001)
+    # A number is a curvature of scores, as the aggregate model reads it: -0.2 is the paper's.
+    assert resolve_item_effect("-0.2").curvature == pytest.approx(PAPER_ITEM_EFFECT.curvature)
+    # A pilot without per-item data: its aggregate curve, on the item logit scale.
     scaled = from_aggregate(PAPER_EFFECT)
-    assert scaled.curvature == pytest.approx(-4.284 * 1.54, rel=0.01) and "no per-item data" in scaled.source
+    assert scaled.curvature == pytest.approx(PAPER_ITEM_EFFECT.curvature * 4.284 / 0.2, rel=1e-6)
+    assert "no per-item data" in scaled.source
 
 
 def test_only_benchmarks_answered_right_or_wrong_enter_the_item_level_design():
@@ -45,7 +53,7 @@ def test_only_benchmarks_answered_right_or_wrong_enter_the_item_level_design():
 
 
 def test_pilot_with_items_gives_its_effect(tmp_path, monkeypatch):
-    truth = ItemEffect(curvature=-2.0, cell_sd=0.1)
+    truth = ItemEffect(curvature=-2.0, item_sd=2.0, cell_sd=0.1)
     design = ItemDesign(plw=(0.0, 1e-2, 1e-1, 2.463e-1, 1.0), seeds=2, items={"arc_easy": 200, "piqa": 200})
     frame = simulate_items(design, truth, np.random.default_rng(5))
     items = frame.rename(columns={"benchmark": "task"}).assign(metric="acc_norm")
@@ -86,4 +94,5 @@ def test_cli_prints_both_models_labelled_and_json_carries_both(tmp_path, monkeyp
     data = json.loads(capsys.readouterr().out)
     assert data["result"]["label"] == "simulated (10 studies)"
     assert data["item"]["result"]["label"] == "approximation"
-    assert data["item"]["effect"]["curvature"] == -0.2 and data["item"]["search"]["target"] == 0.8
+    assert data["item"]["effect"]["curvature"] == PAPER_ITEM_EFFECT.curvature
+    assert data["item"]["search"]["target"] == 0.8

@@ -95,23 +95,26 @@ def observed_discordance(frame: pd.DataFrame) -> float:
 def implied_discordance(effect: ItemEffect, frame: pd.DataFrame) -> float:
     """The model's expected `observed_discordance` for the pilot's levels and items.
 
-    Two cells share their items and seed (u + v_seed ~ N(0, item_sd^2 + seed_sd^2)) and draw their
-    own cell effects; the disagreement p1 (1 - p2) + p2 (1 - p1) is integrated over all three by
-    Gauss-Hermite, per benchmark, weighted by its items.
+    Two cells share their items and seed (t = logit_b + u + v_seed ~ N(logit_b, item_sd^2 +
+    seed_sd^2)) and draw their own cell effects; the disagreement p1 (1 - p2) + p2 (1 - p1) is
+    integrated over all three (the shared part on a logit grid when it is wide, as pilots find it;
+    Gauss-Hermite for the cell effects), per benchmark, weighted by its items.
     """
+    from plw.analysis.item_scale import normal_points
+
     items = frame.drop_duplicates(["benchmark", "item"]).groupby("benchmark").size()
     levels = {c: p for c, p in zip(frame["cell"], frame["plw"], strict=False)}
     z = math.sqrt(2.0) * _NODES
-    shared = math.hypot(effect.item_sd, effect.seed_sd) * z[:, None, None]
-    v1, v2 = effect.cell_sd * z[None, :, None], effect.cell_sd * z[None, None, :]
-    weight = (_WEIGHTS[:, None, None] * _WEIGHTS[None, :, None] * _WEIGHTS[None, None, :]) / math.pi**1.5
+    v1, v2 = effect.cell_sd * z[None, :, None], effect.cell_sd * z[None, None, :]  # [1, K, 1], [1, 1, K]
+    pair_weight = (_WEIGHTS[:, None] * _WEIGHTS[None, :]) / math.pi  # [K, K]
     shares = []
     for a, b in adjacent_pairs(frame):
         f1, f2 = (effect.curvature * (plw_to_w(levels[c]) - effect.vertex_w) ** 2 for c in (a, b))
         per_bench = []
         for bench in items.index:
-            p1 = expit(effect.logit(bench) + f1 + shared + v1)
-            p2 = expit(effect.logit(bench) + f2 + shared + v2)
-            per_bench.append(float(np.sum(weight * (p1 * (1 - p2) + p2 * (1 - p1)))))
+            t, weight = normal_points(effect.logit(bench), math.hypot(effect.item_sd, effect.seed_sd))  # [T]
+            p1, p2 = expit(t[:, None, None] + f1 + v1), expit(t[:, None, None] + f2 + v2)  # [T, K, K]
+            disagree = p1 * (1 - p2) + p2 * (1 - p1)
+            per_bench.append(float(np.einsum("t,tjk,jk->", weight, disagree, pair_weight)))
         shares.append(float(np.average(per_bench, weights=items.to_numpy())))
     return float(np.mean(shares)) if shares else math.nan

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from plw.analysis.fit import critical
+from plw.analysis.item_scale import item_curvature, item_logit
 from plw.analysis.power import Design
 from plw.analysis.transform import expit, plw_to_w, w_to_plw
 
@@ -35,13 +36,15 @@ ItemDesign = Design
 """The item-level model needs the same description as the aggregate one: PLW levels, seeds, models
 and items per benchmark (now the same items in every cell), and the per-cell cost the search uses."""
 
-DEFAULT_ITEM_SD = 2.0
-"""Items' spread in difficulty (logits) when no pilot says: fine-tuned variants of one base model
-agree on most items, so items are mostly easy or hard for every cell, not near 50%; 2 logits puts
-a third of the items beyond 90% or below 10% for a benchmark near 65% accuracy."""
-DEFAULT_CELL_SD = 0.1
-"""A cell's shift in ability (logits) beyond its PLW curve: training noise. Small: at item_sd 2 it moves
-a benchmark's accuracy by about 1.5 points (one sd), the order of seed-to-seed differences of fine-tunes."""
+DEFAULT_ITEM_SD = 20.0
+"""Items' spread in difficulty (logits) when no pilot says. Fine-tuned variants of one base model agree
+on almost every item: in the committed pilots (docs/replication.md) two cells at adjacent PLW levels
+answer 3-9% of items differently, and `fit_items` estimates item sds of 14-22. A spread of 2 would
+have them disagree on 29%; 20 reproduces the pilots' 3%."""
+DEFAULT_CELL_SD = 0.25
+"""A cell's shift in ability (item logits) beyond its PLW curve: training noise. At item_sd 20 it moves
+a benchmark's score by about 0.45 points (one sd): twice what the GPU pilot measured (cell sd 0.12 from
+3 degrees of freedom), as a default should not promise more than one small pilot showed."""
 FIT_SECONDS, ROW_SECONDS = 0.05, 1.7e-4
 """`fit_items`' time per fit and per answer (cell x item), measured on the 2-core VM with 144 to
 240,000 answers (0.08 s for 144, 0.6 s for 3,000, 40 s for 240,000): what `budgeted_item_power` plans with."""
@@ -67,7 +70,7 @@ class ItemEffect:
     curvature: float
     vertex_w: float = 0.652
     logits: dict[str, float] = field(default_factory=dict)
-    default_logit: float = 0.781
+    default_logit: float = 0.0
     item_sd: float = DEFAULT_ITEM_SD
     cell_sd: float = DEFAULT_CELL_SD
     seed_sd: float = DEFAULT_SEED_SD
@@ -82,17 +85,31 @@ class ItemEffect:
         return self.logits.get(benchmark, self.default_logit)
 
 
-PAPER_ITEM_EFFECT = ItemEffect(
-    curvature=-0.2,
-    vertex_w=0.652,
-    default_logit=0.781,
-    source=(
-        "the paper's peak (PLW 0.242) with its reported multiple-choice gains: curvature -0.2 on the item "
-        "logit scale (docs/replication.md: a 2-point gain from PLW 0 is about 0.2 logits of a benchmark "
-        "score; across items of sd 2 it is about 1.2 points of accuracy), the paper's level 0.781, "
-        f"item sd {DEFAULT_ITEM_SD:g}, cell sd {DEFAULT_CELL_SD:g} (defaults, no pilot)"
-    ),
-)
+PAPER_SCORE_CURVATURE, PAPER_SCORE_LOGIT = -0.2, 0.781
+"""The paper's reported multiple-choice gains on the logit scale of scores: about 2 points from PLW 0 to
+the peak (docs/replication.md), at the paper's fitted level 0.781 (a score of 0.686)."""
+
+
+def paper_item_effect(item_sd: float = DEFAULT_ITEM_SD, cell_sd: float = DEFAULT_CELL_SD) -> ItemEffect:
+    """The paper's peak and reported gains on the item logit scale of an item spread `item_sd`."""
+    level = item_logit(PAPER_SCORE_LOGIT, item_sd)
+    curvature = item_curvature(PAPER_SCORE_CURVATURE, level, item_sd)
+    return ItemEffect(
+        curvature=curvature,
+        vertex_w=0.652,
+        default_logit=level,
+        item_sd=item_sd,
+        cell_sd=cell_sd,
+        source=(
+            f"the paper's peak (PLW 0.242) and reported multiple-choice gains, about 2 points from PLW 0 "
+            f"(curvature {PAPER_SCORE_CURVATURE:g} on the logit scale of scores at a score of 0.686, "
+            f"docs/replication.md): {curvature:+.3g} on the item logit scale at item sd {item_sd:g}; cell sd "
+            f"{cell_sd:g} (defaults, no pilot)"
+        ),
+    )
+
+
+PAPER_ITEM_EFFECT = paper_item_effect()
 """`--effect paper` for the item-level model (the aggregate model keeps plw.analysis.power.PAPER_EFFECT)."""
 
 

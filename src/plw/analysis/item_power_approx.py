@@ -3,7 +3,7 @@
 With many items a cell's ability (its logit shift b1 w + b2 w^2 + v_cell + v_seed) is measured from
 its answers like a Rasch person parameter: the information is the sum over items of p (1 - p), and
 with item difficulties drawn from N(logit_b, item_sd^2) its expectation is n_b E_u[p (1 - p)]
-(Gauss-Hermite over u). So a cell's estimated ability has sampling variance V_c = 1 / sum_b n_b
+(plw.analysis.item_scale.mean_pq). So a cell's estimated ability has sampling variance V_c = 1 / sum_b n_b
 E_u[p (1 - p)], and the curve is a regression of abilities on w, w^2 (+ model effects) with
 covariance diag(cell_sd^2 + V_c) + seed_sd^2 [same model and seed]. Its GLS covariance gives SE(b2);
 the power of the one-sided detection (significant and negative) follows from a noncentral t with the
@@ -20,25 +20,18 @@ import numpy as np
 from scipy import optimize, stats
 
 from plw.analysis.item_power import ItemDesign, ItemEffect, cell_layout
-
-_NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(32)
-
-
-def mean_pq(logit: np.ndarray, item_sd: float) -> np.ndarray:
-    """E_u[p (1 - p)], p = expit(logit + u), u ~ N(0, item_sd^2), for an array of logits (same shape)."""
-    eta = np.asarray(logit, dtype=float)[..., None] + math.sqrt(2.0) * item_sd * _NODES  # [..., K]
-    p = 1.0 / (1.0 + np.exp(-eta))
-    return (p * (1 - p)) @ _WEIGHTS / math.sqrt(math.pi)
+from plw.analysis.item_scale import mean_pq
 
 
 def ability_variance(design: ItemDesign, effect: ItemEffect) -> np.ndarray:
     """[C] sampling variance of each cell's ability, 1 / sum_b n_b E_u[p (1 - p)], in `cell_layout` order."""
     w = cell_layout(design)[1]
-    shift = effect.curvature * (w - effect.vertex_w) ** 2  # [C]
+    levels, where = np.unique(w, return_inverse=True)  # cells of one PLW level share their information
+    shift = effect.curvature * (levels - effect.vertex_w) ** 2  # [L]
     logits = np.array([effect.logit(b) for b in design.items])  # [B]
     counts = np.array(list(design.items.values()), dtype=float)  # [B]
-    info = mean_pq(shift[:, None] + logits[None, :], effect.item_sd) @ counts  # [C]
-    return 1.0 / info
+    info = mean_pq(shift[:, None] + logits[None, :], effect.item_sd) @ counts  # [L]
+    return 1.0 / info[where]
 
 
 def cell_covariance(design: ItemDesign, effect: ItemEffect) -> tuple[np.ndarray, np.ndarray]:

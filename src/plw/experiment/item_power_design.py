@@ -14,6 +14,7 @@ from pathlib import Path
 
 from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, budgeted_item_power
 from plw.analysis.item_power_approx import approximate_item_power, cell_df, expected_se_b2_items, item_mde
+from plw.analysis.item_scale import item_curvature, item_logit
 from plw.analysis.power import Effect
 from plw.errors import PLWError
 
@@ -22,15 +23,16 @@ BUDGET_S = 20.0
 MIN_SIMS = 100
 """Fewer simulated studies than this in the budget and the approximation is the figure (Monte Carlo
 error up to 0.05 is as far as a simulated figure is worth more than the approximation's)."""
-ATTENUATION = (16 * math.sqrt(3) / (15 * math.pi)) ** 2
-"""A curvature across benchmark scores is one on the item scale / sqrt(1 + ATTENUATION item_sd^2)
-(Zeger, Liang & Albert 1988, the logistic-normal marginal)."""
 
 
 def resolve_item_effect(
     spec: str, pilot_dataset: str | None = None, aggregate: Effect | None = None
 ) -> ItemEffect:
-    """`paper`, a curvature on the item logit scale, or a pilot: its per-item data when it has them.
+    """`paper`, a curvature, or a pilot: its per-item data when it has them, else its aggregate fit.
+
+    A number is a curvature on the logit scale of scores, as the aggregate model reads it, so one
+    `--effect` is one effect for both models; it is converted to the item logit scale at the
+    default item spread (plw.analysis.item_scale).
 
     Args:
         aggregate: the pilot's aggregate effect (plw.experiment.power_design.pilot_effect), used when
@@ -43,8 +45,12 @@ def resolve_item_effect(
     except ValueError:
         value = None
     if value is not None:
-        source = f"curvature {value:g} given (item logit scale); vertex, level and noise as for `paper`"
-        return replace(PAPER_ITEM_EFFECT, curvature=value, source=source)
+        curvature = item_curvature(value, PAPER_ITEM_EFFECT.default_logit, PAPER_ITEM_EFFECT.item_sd)
+        source = (
+            f"curvature {value:g} given on the logit scale of scores: {curvature:+.3g} on the item logit "
+            f"scale at item sd {PAPER_ITEM_EFFECT.item_sd:g}; vertex, level and noise as for `paper`"
+        )
+        return replace(PAPER_ITEM_EFFECT, curvature=curvature, source=source)
     frame = pilot_items(Path(spec), pilot_dataset)
     if frame is not None:
         from plw.analysis.item_pilot import estimate_from_pilot
@@ -75,18 +81,21 @@ def pilot_items(path: Path, dataset: str | None):
 
 
 def from_aggregate(effect: Effect) -> ItemEffect:
-    """An item effect from a pilot's aggregate fit: its curve on the item logit scale, default noise."""
-    scale = math.sqrt(1 + ATTENUATION * PAPER_ITEM_EFFECT.item_sd**2)
+    """An item effect from a pilot's aggregate fit: its curve and levels on the item logit scale at the
+    default item spread, default cell noise (the aggregate fit cannot tell items from cells)."""
+    sd = PAPER_ITEM_EFFECT.item_sd
+    level = item_logit(effect.default_logit, sd)
+    curvature = item_curvature(effect.curvature, level, sd)
     return replace(
         PAPER_ITEM_EFFECT,
-        curvature=effect.curvature * scale,
+        curvature=curvature,
         vertex_w=effect.vertex_w,
-        logits={b: v * scale for b, v in effect.logits.items()},
-        default_logit=effect.default_logit * scale,
+        logits={b: item_logit(v, sd) for b, v in effect.logits.items()},
+        default_logit=level,
         source=(
             f"{effect.source.split(':')[0]} has no per-item data: its aggregate curvature "
-            f"{effect.curvature:+.3f} x {scale:.2f} (the item logit scale at item sd "
-            f"{PAPER_ITEM_EFFECT.item_sd:g}), item sd and cell sd defaults"
+            f"{effect.curvature:+.3f} is {curvature:+.3g} on the item logit scale at item sd {sd:g}; item "
+            f"sd and cell sd defaults"
         ),
     )
 
