@@ -176,3 +176,12 @@ def test_constant_benchmark_is_left_out_and_regularised_rows_ignored():
     out = analyze_items(pd.concat([frame, extra]), "x")
     assert out["benchmarks"] == ["bench0", "bench1"]
     assert any("bench2" in m for m in out["warnings"])
+
+
+def test_pooled_fit_sum_codes_the_dataset_and_counts_it_at_cell_level():
+    a = simulate_items(n_items=30, rng=1).assign(dataset="alpaca")
+    b = simulate_items(n_items=30, rng=2).assign(dataset="dolly")
+    b["cell"] = b["cell"] + ",dolly"
+    fit = fit_items(pd.concat([a, b]))
+    assert list(fit.params.index) == ["Intercept", "w", "w2", "dataset[alpaca]"]
+    assert fit.extra["n_cells"] == 24 and fit.extra["df_cell"] == 24 - 4 and fit.converged
