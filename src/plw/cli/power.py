@@ -155,11 +155,16 @@ def print_search(s: dict, model: str) -> None:
         console.print("[red]no candidate design reaches the target[/]: more seeds or items than searched")
         return
     check = s["check"]
+    label = check.get("label", "simulated")
+    checked = (
+        "not simulated (its fits exceed --item-budget)"
+        if label == "approximation"
+        else f"{label}: {check['power']:.2f}"
+    )
     verdict = "cheapest" if check["power"] >= s["target"] else "[red]no checked candidate reached it[/]; last"
     console.print(
         f"[bold]{verdict}[/] ({model}): {best['seeds']} seed(s), PLW {list(best['plw'])}, items "
-        f"{dict(best['items'])}: approximate power {best['power']:.2f}, checked {check['power']:.2f} "
-        f"{check.get('label', 'simulated')}",
+        f"{dict(best['items'])}: approximate power {best['power']:.2f}, {checked}",
         highlight=False,
         soft_wrap=True,
     )
