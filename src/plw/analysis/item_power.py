@@ -45,11 +45,11 @@ DEFAULT_CELL_SD = 0.25
 """A cell's shift in ability (item logits) beyond its PLW curve: training noise. At item_sd 20 it moves
 a benchmark's score by about 0.45 points (one sd): twice what the GPU pilot measured (cell sd 0.12 from
 3 degrees of freedom), as a default should not promise more than one small pilot showed."""
+DEFAULT_SEED_SD = 0.0
+"""A seed's shared shift over its cells; none is assumed unless a pilot with several seeds measures it."""
 FIT_SECONDS, ROW_SECONDS = 0.05, 1.7e-4
 """`fit_items`' time per fit and per answer (cell x item), measured on the 2-core VM with 144 to
 240,000 answers (0.08 s for 144, 0.6 s for 3,000, 40 s for 240,000): what `budgeted_item_power` plans with."""
-DEFAULT_SEED_SD = 0.0
-"""A seed's shared shift over its cells; none is assumed unless a pilot with several seeds measures it."""
 
 
 @dataclass(frozen=True)
