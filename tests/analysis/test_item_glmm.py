@@ -185,3 +185,9 @@ def test_pooled_fit_sum_codes_the_dataset_and_counts_it_at_cell_level():
     fit = fit_items(pd.concat([a, b]))
     assert list(fit.params.index) == ["Intercept", "w", "w2", "dataset[alpaca]"]
     assert fit.extra["n_cells"] == 24 and fit.extra["df_cell"] == 24 - 4 and fit.converged
+
+
+def test_mostly_constant_items_are_flagged():
+    out = analyze_items(simulate_items(n_items=50, item_sd=20.0, rng=2), "x")
+    assert any("got the same value from every cell" in m for m in out["warnings"])
+    assert out["converged"] and out["coefficients"]["w2"]["std_error"] > 0

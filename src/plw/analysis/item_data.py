@@ -132,6 +132,7 @@ def prepare_items(frame: pd.DataFrame, family: str = "binomial", label: str = "p
         not_estimable.append(
             f"benchmark effect: only one benchmark ({f['benchmark'].iloc[0]}); fitted without it"
         )
+    _warn_constant_items(f, warnings)
     exog = pd.DataFrame({"Intercept": 1.0, "w": f["w"]}, index=f.index)
     if quadratic:
         exog["w2"] = f["w"] ** 2
@@ -148,6 +149,27 @@ def prepare_items(frame: pd.DataFrame, family: str = "binomial", label: str = "p
                 "the PLW effect from training noise (train more seeds or PLW levels)"
             )
     return data
+
+
+CONSTANT_ITEMS_WARN = 0.5
+
+
+def _warn_constant_items(f: pd.DataFrame, warnings: list[str]) -> None:
+    """Warn when most items got the same value from every cell (near-deterministic items).
+
+    Such items say nothing about PLW; when they dominate, the item sd is large (tens on the logit
+    scale) and the Laplace likelihood can have several optima that differ in the intercept and
+    benchmark effects (simulated with item sd 20: intercepts -12 to 11, w2 within 0.04 of each other).
+    """
+    if f["cell"].nunique() < 2 or not len(f):
+        return
+    share = float((f.groupby(["benchmark", "item"])["value"].nunique() == 1).mean())
+    if share > CONSTANT_ITEMS_WARN:
+        warnings.append(
+            f"{share:.0%} of items got the same value from every cell: they carry no information on "
+            "PLW, and the intercept and benchmark effects are weakly determined (in simulations w "
+            "and w2 were not)"
+        )
 
 
 def _crossed(f: pd.DataFrame, n_seeds: int) -> Crossed:

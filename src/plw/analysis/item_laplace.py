@@ -31,7 +31,7 @@ from plw.analysis.item_blocks import Crossed, Factor, cross, factor, leverage, s
 
 INNER_TOL = 1e-9  # largest Newton step on z at the mode; the outer gradient's error scales with it
 MAX_INNER = 60
-SD_MAX = 50.0  # keeps line searches out of overflow; no logit-scale sd is near it
+SD_MAX = 1000.0  # an upper bound for the line searches; item sds of 20-30 occur (near-deterministic items)
 BOUNDARY = 1e-6  # an sd below this counts as estimated at 0
 FD_STEP = 1e-4
 
@@ -252,9 +252,12 @@ def finish(beta, sd, cov, loglik: float, info: dict, residual_sd: float | None =
     boundary_ok (the likelihood falls as each boundary sd leaves 0).
     """
     messages = [f"{GROUPS[g]} sd estimated at 0 (boundary)" for g in np.flatnonzero(~info["sd_free"])]
+    messages += [
+        f"{GROUPS[g]} sd at the search's upper bound {SD_MAX:g}" for g in np.flatnonzero(sd >= SD_MAX)
+    ]
     if not info.get("boundary_ok", True):
         messages.append("an sd stopped at 0 although the likelihood rises away from it")
-    opt_ok = info["optimizer_ok"] and info.get("boundary_ok", True)
+    opt_ok = info["optimizer_ok"] and info.get("boundary_ok", True) and not np.any(sd >= SD_MAX)
     ok, sentence = diagnose(opt_ok, info["iterations"], info["max_grad"], info["hess_ok"], [])
     if messages:
         sentence += "; " + "; ".join(messages)
