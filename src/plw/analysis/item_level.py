@@ -21,6 +21,7 @@ import pandas as pd
 
 from plw.analysis.items import ItemSetError, check_item_sets
 from plw.analysis.paired import is_binary, paired_comparisons
+from plw.analysis.results import factor_columns
 from plw.analysis.scores import NOT_SCORED, primary_metric
 
 SECONDARY = ("margin", "ll_per_byte", "mc2")
@@ -90,7 +91,15 @@ def analyze_item_level(items: pd.DataFrame, results: pd.DataFrame | None = None,
     secondary = {
         m: _fits(frame[frame["metric"] == m], "gaussian") for m in SECONDARY if (frame["metric"] == m).any()
     }
+    varied = [c for c in factor_columns(frame) if frame[c].astype(str).nunique() > 1]
+    notes = (
+        [f"extra factor(s) {', '.join(varied)} vary but are not terms of the item-level fit: read the "
+         "aggregate analysis's PLW x factor results for them"]
+        if varied
+        else []
+    )  # fmt: skip
     return {
+        "notes": notes,
         "outcomes": chosen,
         "binary_benchmarks": sorted(binary["benchmark"].unique()) if not binary.empty else [],
         "n_cells": int(frame["cell"].nunique()),

@@ -118,6 +118,8 @@ def print_analysis(analysis: dict) -> None:
     if item_tables(analysis):
         console.print(_item_fit_table(analysis))
         console.print(_paired_table(analysis))
+        for note in analysis["item_level"].get("notes") or []:
+            console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)
     console.print(_fit_table(analysis))
     specs = (interaction_table, surface_table, regularizer_table, mechanism_table)
     for spec in (make(analysis) for make in specs):
