@@ -22,8 +22,10 @@ IGNORE_INDEX = -100
 LOSS_KEYS: tuple[str, ...] = ("labels", "loss_weights", "completion_mask", "token_parts", "seq_lengths")
 
 # Parts of an example. Non-chat records have prompt and completion; chat records have one part per
-# role, "template" for the chat template's own tokens (role headers, end-of-turn markers), and
-# "assistant_earlier" for assistant turns before the last one.
+# role, "template" for the chat template's own tokens (role headers, end-of-turn markers),
+# "assistant_earlier" for assistant turns before the last one, and "reasoning" / "reasoning_earlier"
+# for the reasoning of the last / an earlier assistant turn. New parts go at the end: cached
+# tokenisations store these indices.
 PARTS: tuple[str, ...] = (
     "prompt",
     "completion",
@@ -33,6 +35,8 @@ PARTS: tuple[str, ...] = (
     "tool",
     "template",
     "assistant_earlier",
+    "reasoning",
+    "reasoning_earlier",
 )
 PART_IDS: dict[str, int] = {name: i for i, name in enumerate(PARTS)}
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")

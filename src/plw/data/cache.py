@@ -25,7 +25,7 @@ from plw.files import write_atomic
 from plw.models import cache_dir
 
 # Bumped when the cached arrays change, so an older cache file is never read as a newer one.
-LAYOUT = 2  # 2: token parts, message and sample weights, record locations
+LAYOUT = 3  # 2: token parts, message and sample weights, record locations; 3: reasoning parts, spans
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -6,9 +6,11 @@ understood:
 
 - alpaca: `instruction`, optional `input`, `output`, rendered with Stanford Alpaca's prompt;
 - prompt_completion: `prompt`, `completion`;
-- chat: `messages`, a list of `{role, content}` with an optional `weight` in [0, 1] on any message
-  (OpenAI's fine-tuning format allows 0 or 1 on assistant messages), rendered with the tokenizer's
-  chat template; system, user and tool turns are prompt, assistant turns completion.
+- chat: `messages`, a list of `{role, content}` with an optional weight in [0, 1] on any message
+  (OpenAI's fine-tuning format allows 0 or 1 on assistant messages), reasoning, tool calls and
+  weighted character spans (`plw.data.messages` reads them, also in LLaMA-Factory's and Axolotl's
+  fields), rendered with the tokenizer's chat template (`plw.data.chat_render`); system, user and
+  tool turns are prompt, assistant turns completion.
 
 A record-level `weight` is refused in every format: per-record weights are the sample weight field
 (`data.sample_weight_field`), so a misplaced message weight is never silently ignored.
@@ -16,12 +18,12 @@ A record-level `weight` is refused in every format: per-record weights are the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from plw.batch import ROLES
+from plw.data.chat_render import render_chat
+from plw.data.messages import plain_message, read_messages, record_tools
+from plw.data.records import RecordError, Segment, unit_number
 from plw.data.sources import Record
-from plw.data.weights import number_weight
 
 Format = Literal["alpaca", "prompt_completion", "chat"]
 Template = Literal["alpaca", "chat", "none"]
@@ -41,30 +43,6 @@ ALPACA_PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:"
 )
 DEFAULT_TEMPLATE: dict[str, str] = {"alpaca": "alpaca", "prompt_completion": "none", "chat": "chat"}
-# Stands in for a message's content to find where the chat template puts it (role header before,
-# end-of-turn marker after); letters only, so no template's trimming or escaping changes it.
-_SENTINEL = "PLWmessageCONTENTsentinel"
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of text: its side (completion or prompt), part (`plw.batch.PARTS`) and message weight.
-
-    `message_weight` is the chat message's own `weight`, -1.0 where none is given.
-    """
-
-    text: str
-    is_completion: bool
-    part: str = "prompt"
-    message_weight: float = -1.0
-
-
-class RecordError(ValueError):
-    """A malformed record; `where` and `field` locate it."""
-
-    def __init__(self, where: str, field: str, message: str):
-        super().__init__(f"{where}: field '{field}': {message}")
-        self.where, self.field = where, field
 
 
 def detect_format(record: Record) -> str:
@@ -120,14 +98,6 @@ def render_alpaca(record: Record, fmt: str) -> tuple[str, str]:
     return ALPACA_PROMPT_NO_INPUT.format(instruction=instruction), output
 
 
-def unit_number(value: Any, where: str, field: str) -> float:
-    """A weight read from a record (`plw.data.weights.number_weight`'s rule), located on error."""
-    try:
-        return number_weight(value)
-    except ValueError as err:
-        raise RecordError(where, field, str(err)) from None
-
-
 def sample_weight(record: Record, field: str | None) -> float:
     """The record's sample weight from `field` (1.0 when no field is configured or it is absent).
 
@@ -148,106 +118,14 @@ def sample_weight(record: Record, field: str | None) -> float:
 
 
 def chat_messages(record: Record, fmt: str) -> list[dict[str, Any]]:
-    """A record as a list of chat messages `{role, content, weight}` (weight None: not given), validated."""
+    """A record as chat messages (`plw.data.messages.read_messages`' dicts), validated.
+
+    A non-chat record is one user message (its prompt) and one assistant message (its completion).
+    """
     if fmt != "chat":
         prompt, completion = prompt_and_completion(record, fmt)
-        return [
-            {"role": "user", "content": prompt, "weight": None},
-            {"role": "assistant", "content": completion, "weight": None},
-        ]
-    messages = record.data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RecordError(record.where, "messages", "expected a non-empty list of {role, content}")
-    out = []
-    for i, message in enumerate(messages):
-        field = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise RecordError(record.where, field, "expected an object with role and content")
-        if message.get("role") not in ROLES:
-            raise RecordError(
-                record.where, f"{field}.role", f"unknown role {message.get('role')!r} ({', '.join(ROLES)})"
-            )
-        if not isinstance(message.get("content"), str):
-            raise RecordError(record.where, f"{field}.content", "expected a string")
-        weight = message.get("weight")
-        if weight is not None:
-            weight = unit_number(weight, record.where, f"{field}.weight")
-        out.append({"role": message["role"], "content": message["content"], "weight": weight})
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
-        raise RecordError(record.where, "messages", "no non-empty assistant turn")
-    return out
-
-
-def render_chat(
-    messages: list[dict[str, Any]], tokenizer: Any, *, where: str, assistant_turns: str = "all"
-) -> list[Segment]:
-    """Render messages with the tokenizer's chat template, split into segments per message.
-
-    Sides are as they always were: each assistant turn's generation header ("<|im_start|>assistant\\n")
-    is prompt, its content and end-of-turn marker completion; with `assistant_turns="last"` earlier
-    assistant turns are prompt. Parts: a message's content is its role ("assistant_earlier" for an
-    assistant turn before the last one), the template's tokens around it are "template". A message's
-    `weight` covers its content and the end-of-turn marker after it. Messages after the last
-    assistant turn are not trained on and not rendered.
-
-    Raises:
-        RecordError: the template is missing or re-renders earlier turns differently (not prefix-stable).
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        raise RecordError(where, "messages", "template 'chat' needs a tokenizer with a chat template")
-    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-    segments: list[Segment] = []
-    done = ""
-    for i, message in enumerate(plain[: last + 1]):
-        assistant = message["role"] == "assistant"
-        if assistant:
-            head = _render(tokenizer, plain[:i], where, i, generation=True)
-            _check_prefix(done, head, where, i)
-            segments.append(Segment(head[len(done) :], False, "template"))
-            done = head
-        full = _render(tokenizer, plain[: i + 1], where, i)
-        _check_prefix(done, full, where, i)
-        probe = _render(tokenizer, [*plain[:i], {"role": message["role"], "content": _SENTINEL}], where, i)
-        side = assistant and (assistant_turns == "all" or i == last)
-        part = "assistant_earlier" if assistant and i < last else message["role"]
-        weight = -1.0 if messages[i]["weight"] is None else messages[i]["weight"]
-        segments.extend(_message_segments(full[len(done) :], probe, done, side, part, weight))
-        done = full
-    return [s for s in segments if s.text]
-
-
-def _render(tokenizer: Any, messages: list[dict[str, str]], where: str, i: int, *, generation=False) -> str:
-    if not messages:
-        return ""
-    try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation)
-    except Exception as err:  # jinja raises its own errors (roles must alternate, ...)
-        raise RecordError(where, f"messages[{i}]", f"chat template cannot render: {err}") from err
-
-
-def _check_prefix(done: str, text: str, where: str, i: int) -> None:
-    if not text.startswith(done):
-        raise RecordError(where, f"messages[{i}]", "chat template is not prefix-stable across turns")
-
-
-def _message_segments(
-    text: str, probe: str, done: str, side: bool, part: str, weight: float
-) -> list[Segment]:
-    """One message's rendered text split into header (template), content (its part), end (template).
-
-    `probe` is the same conversation rendered with the sentinel for the content; where it does not
-    show the header and end around the content, the whole text counts as content.
-    """
-    if probe.startswith(done) and probe.count(_SENTINEL) == 1:
-        header, _, end = probe[len(done) :].partition(_SENTINEL)
-        if text.startswith(header) and text.endswith(end) and len(text) >= len(header) + len(end):
-            return [
-                Segment(header, side, "template"),
-                Segment(text[len(header) : len(text) - len(end)], side, part, weight),
-                Segment(end, side, "template", weight),
-            ]
-    return [Segment(text, side, part, weight)]
+        return [plain_message("user", prompt), plain_message("assistant", completion)]
+    return read_messages(record)
 
 
 def to_segments(
@@ -261,7 +139,11 @@ def to_segments(
     """
     if template == "chat":
         messages = chat_messages(record, fmt)
-        return render_chat(messages, tokenizer, where=record.where, assistant_turns=assistant_turns), False
+        tools = record_tools(record) if fmt == "chat" else None
+        segments = render_chat(
+            messages, tokenizer, where=record.where, assistant_turns=assistant_turns, tools=tools
+        )
+        return segments, False
     if fmt == "chat":
         raise RecordError(record.where, "messages", f"chat records need template 'chat', not '{template}'")
     if template == "alpaca":

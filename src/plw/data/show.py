@@ -169,7 +169,12 @@ def _variants(weights: TokenWeights) -> list[tuple[str, TokenWeights]]:
     for key, name in (("prompt_loss_weight", "prompt"), ("completion_loss_weight", "completion")):
         if getattr(weights, name) != 1.0:
             out.append((key, replace(weights, **{name: other(getattr(weights, name))})))
-    for key, name in (("template_weight", "template"), ("earlier_assistant_weight", "earlier_assistant")):
+    optional = (
+        ("template_weight", "template"),
+        ("earlier_assistant_weight", "earlier_assistant"),
+        ("reasoning_weight", "reasoning"),
+    )
+    for key, name in optional:
         if getattr(weights, name) is not None:
             out.append((key, replace(weights, **{name: other(getattr(weights, name))})))
     for role, value in weights.roles.items():
@@ -185,6 +190,7 @@ def weight_settings(weights: TokenWeights) -> dict[str, Any]:
         "role_weights": dict(weights.roles),
         "template_weight": weights.template,
         "earlier_assistant_weight": weights.earlier_assistant,
+        "reasoning_weight": weights.reasoning,
     }
 
 

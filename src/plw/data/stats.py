@@ -6,7 +6,8 @@ means (AlpacaDataShort: instruction 16.93, input 162.34, output 14.62 -> Rg 0.08
 tokenised on its own, without special tokens, and the counts are summed: no joiner between
 instruction and input is counted. (Joining them with "\\n\\n", as `prompt_and_completion` renders
 them, costs LLaMA two byte tokens per record and gives 3.24 instead of 3.37 on alpaca_5000.json.)
-Chat records count non-assistant turn contents as prompt and assistant turn contents as completion.
+Chat records count non-assistant turn contents as prompt and assistant turn contents as completion
+(with their reasoning, and their tool calls as JSON).
 
 `generation_ratio_templated` counts what the model is trained on instead: the default template,
 special tokens and EOS, split by `completion_mask` from `plw.data.tokenize.encode_records`. `parts`
@@ -35,6 +36,7 @@ from plw.data.formats import (
     text_field,
 )
 from plw.data.guidance import recommend_plw
+from plw.data.messages import generated_texts
 from plw.data.show import weighted_parts
 from plw.data.sources import Record
 from plw.data.tokenize import encode_records
@@ -77,7 +79,7 @@ def record_texts(record: Record, fmt: str) -> tuple[list[str], list[str]]:
         return [text_field(record, "prompt")], [text_field(record, "completion")]
     messages = chat_messages(record, "chat")
     prompt = [m["content"] for m in messages if m["role"] != "assistant"]
-    return prompt, [m["content"] for m in messages if m["role"] == "assistant"]
+    return prompt, [text for m in messages if m["role"] == "assistant" for text in generated_texts(m)]
 
 
 def check_format(fmt: str) -> None:

@@ -6,8 +6,9 @@ weight never re-tokenises):
 - `input_ids`: list[int], the token ids;
 - `completion_mask`: list[int], 1 for completion tokens (and the EOS after them), 0 for prompt;
 - `token_parts`: list[int], the part of each token as an index into `plw.batch.PARTS` (prompt and
-  completion for non-chat records; a role, "template" or "assistant_earlier" for chat records);
-- `message_weights`: list[float], the chat message's own `weight` per token, -1.0 where none;
+  completion for non-chat records; a role, "template", "reasoning", ... for chat records);
+- `message_weights`: list[float], the chat message's own `weight` per token (a weight span's where
+  one covers it, `plw.data.spans`), -1.0 where none;
 - `sample_weight`: float, the record's sample weight (1.0 by default);
 - `where`: str, the record's location, for errors found when weighting.
 
@@ -17,11 +18,10 @@ weight never re-tokenises):
 `completion_mask` and `token_parts`. `loss_weights[t]` is the weight of predicting token t from
 tokens < t; the loss shifts it with the labels.
 
-Segment boundaries: the full text is tokenised once; each segment boundary is the longest common
-prefix of the full ids and the ids of the text up to that boundary. The prompt's tokens are
-therefore exactly the prompt's own tokenisation (a prefix of the full sequence), and a token that
-straddles the prompt/completion boundary (a merge across it) is counted as completion, never as
-prompt. Parts are cut the same way, inside the prompt and completion runs.
+Segment boundaries: the full text is tokenised once; each boundary is the longest common prefix of
+the full ids and the ids of the text up to it. The prompt's tokens are thus exactly its own
+tokenisation (a prefix of the full sequence), and a token straddling the prompt/completion boundary
+(a merge across it) is completion, never prompt. Parts are cut the same way, inside each run.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from plw.data.formats import (
     to_segments,
 )
 from plw.data.sources import Record
+from plw.data.spans import span_weights
 from plw.data.truncation import TRUNCATIONS, truncation_plan
 from plw.data.weights import TokenWeights, as_token_weights, example_weights
 from plw.errors import PLWError
@@ -127,7 +128,7 @@ def encode_batch(tokenizer: Any, items: list[tuple]) -> list[dict[str, list]]:
     """Tokenise rendered records in one batched call.
 
     Args:
-        items: (segments, append_eos, add_special_tokens, ...) per record.
+        items: (segments, append_eos, add_special_tokens[, sample weight, where]) per record.
 
     Returns:
         per record: `input_ids`, `completion_mask`, `token_parts`, `message_weights`, each [T].
@@ -140,11 +141,14 @@ def encode_batch(tokenizer: Any, items: list[tuple]) -> list[dict[str, list]]:
     with_special = _tokenize(tokenizer, texts, True)
     without = _tokenize(tokenizer, texts, False) if any(not s for *_, s in spans) else None
     out = []
-    for (start, count, special), (segments, eos, *_) in zip(spans, items, strict=True):
+    for (start, count, special), (segments, eos, *rest) in zip(spans, items, strict=True):
         ids = with_special if special else without
         full = list(ids[start + count - 1])
         ends = _segment_ends(full, [ids[start + k] for k in range(count - 1)], segments)
         tokens = {"input_ids": full, **_per_token(segments, ends)}
+        if any(s.spans for s in segments):  # rest: special tokens, sample weight, where the record is
+            where = rest[2] if len(rest) > 2 else "record"
+            tokens["message_weights"] = span_weights(tokenizer, segments, tokens, where, special)
         if eos and tokenizer.eos_token_id is not None:
             last = segments[-1]
             tokens["input_ids"].append(tokenizer.eos_token_id)

@@ -1,15 +1,20 @@
 """Token loss weights: which weight each token of an example gets.
 
 Tokenisation labels every token with a part (`plw.batch.PARTS`: prompt, completion, a chat role,
-the chat template's own tokens, an earlier assistant turn), its side (`completion_mask`), the weight
-of the chat message it belongs to (-1.0: none given) and the record's sample weight. A
-`TokenWeights` spec turns these into `loss_weights`. One token's weight, by precedence:
+the chat template's own tokens, an earlier assistant turn, an assistant's reasoning), its side
+(`completion_mask`), the weight of the chat message it belongs to (-1.0: none given; a weight span's
+weight where one covers it) and the record's sample weight. A `TokenWeights` spec turns these into
+`loss_weights`. One token's weight, by precedence:
 
-    sample_weight x (message weight, if the message has one
-                     else earlier_assistant, for an assistant turn before the last one, if set
-                     else template, for the chat template's own tokens, if set
-                     else roles[role], for a message's content, if set
-                     else completion if completion_mask else prompt)
+    sample_weight x reasoning x (span weight, if a message's weight span covers the token
+                                 else message weight, if the message has one
+                                 else earlier_assistant, for an assistant turn before the last one, if set
+                                 else template, for the chat template's own tokens, if set
+                                 else roles[role], for a message's content, if set
+                                 else completion if completion_mask else prompt)
+
+where `reasoning` is `reasoning_weight` for the reasoning of an assistant turn (its tokens weigh
+that share of what its answer weighs) and 1 for every other token.
 
 The paper's PLW is the special case prompt = PLW, completion = 1 and nothing else set: then every
 weight is exactly `1.0 if completion_mask else PLW`, as before token parts existed.
@@ -70,6 +75,8 @@ class TokenWeights:
         earlier_assistant: weight of the content of assistant turns before the last one; None
             weighs them by their side (completion with assistant_turns 'all', prompt with 'last')
             and, on the completion side, by the assistant role weight.
+        reasoning: the share of its answer's weight the reasoning of an assistant turn gets (a
+            factor on whatever weighs the turn, message weights included); None: 1, as the answer.
     """
 
     prompt: float
@@ -77,6 +84,7 @@ class TokenWeights:
     roles: Mapping[str, float] = field(default_factory=dict)
     template: float | None = None
     earlier_assistant: float | None = None
+    reasoning: float | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.roles) - set(ROLES))
@@ -87,6 +95,7 @@ class TokenWeights:
             "completion_loss_weight": self.completion,
             "template_weight": self.template,
             "earlier_assistant_weight": self.earlier_assistant,
+            "reasoning_weight": self.reasoning,
             **{f"role_weights.{role}": value for role, value in self.roles.items()},
         }
         for name, value in named.items():
@@ -99,13 +108,27 @@ class TokenWeights:
 
     def is_plain(self) -> bool:
         """True when only prompt and completion weights are set (no per-part rule applies)."""
-        return not self.roles and self.template is None and self.earlier_assistant is None
+        unset = (self.template, self.earlier_assistant, self.reasoning)
+        return not self.roles and all(value is None for value in unset)
+
+    def scales(self) -> list[float]:
+        """The factor on each part's weight (`reasoning_weight` on reasoning, else 1), per part id."""
+        scale = 1.0 if self.reasoning is None else float(self.reasoning)
+        return [scale if part in ("reasoning", "reasoning_earlier") else 1.0 for part in PARTS]
 
     def table(self) -> list[tuple[float, float]]:
-        """(prompt-side, completion-side) weight per part id, before message and sample weights."""
+        """(prompt-side, completion-side) weight per part id, before message and sample weights.
+
+        Reasoning weighs as its turn's answer (the last turn's or an earlier one's) times `scales()`.
+        """
         side = (float(self.prompt), float(self.completion))
         out = []
         for part in PARTS:
+            if part.startswith("reasoning"):
+                answer = out[PARTS.index(part.replace("reasoning", "assistant"))]
+                scale = self.scales()[PARTS.index(part)]
+                out.append((answer[0] * scale, answer[1] * scale))
+                continue
             if part == "template" and self.template is not None:
                 out.append((self.template, self.template))
             elif part == "assistant_earlier":
@@ -138,7 +161,8 @@ def example_weights(
         completion_mask: 1 on completion-side tokens, [T].
         weights: the spec.
         token_parts: index into `PARTS` per token, [T]; None for examples encoded without parts.
-        message_weights: the message's own weight per token, `NO_WEIGHT` where none, [T].
+        message_weights: the message's own weight per token (a span's where one covers it),
+            `NO_WEIGHT` where none, [T].
         sample_weight: the record's weight, multiplying every token's.
     """
     if token_parts is None or weights.is_plain():
@@ -148,7 +172,13 @@ def example_weights(
         table = weights.table()
         out = [table[p][m] for p, m in zip(token_parts, completion_mask, strict=True)]
     if message_weights is not None:
-        out = [w if given < 0 else given for w, given in zip(out, message_weights, strict=True)]
+        # A message's (or span's) weight replaces the table's; reasoning scales it all the same.
+        scale = weights.scales() if token_parts is not None else [1.0]
+        parts = token_parts if token_parts is not None else [0] * len(out)
+        out = [
+            w if given < 0 else given * scale[p]
+            for w, given, p in zip(out, message_weights, parts, strict=True)
+        ]
     if sample_weight != 1.0:
         out = [w * sample_weight for w in out]
     return out

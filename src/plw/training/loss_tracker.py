@@ -6,8 +6,8 @@ logging step and evaluation:
 
 - `prompt_loss` / `completion_loss`: tokens split by `completion_mask`, for every batch;
 - `<part>_loss` for the chat parts of `plw.batch.PARTS` (`system_loss`, `user_loss`,
-  `assistant_loss`, `tool_loss`, `template_loss`, `assistant_earlier_loss`), for batches that carry
-  `token_parts` (chat records).
+  `assistant_loss`, `tool_loss`, `template_loss`, `assistant_earlier_loss`, `reasoning_loss`,
+  `reasoning_earlier_loss`), for batches that carry `token_parts` (chat records).
 
 The sums live in one fixed-size tensor over every part, so processes can be summed by one gather
 whether or not their batches carried `token_parts`.
