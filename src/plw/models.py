@@ -124,11 +124,12 @@ def materialize(ref: ModelRef) -> str:
     return str(out)
 
 
-def load_tokenizer(spec: str):
+def load_tokenizer(spec: str, *, chat_template: str | None = None):
     """Load the tokenizer of a model (or a tokenizer name), with a pad token set.
 
     A missing pad token is set to EOS: padding positions carry loss weight 0 and attention mask 0,
-    so which id pads does not matter.
+    so which id pads does not matter. `chat_template` (a built-in name, Jinja file or template
+    string, `plw.data.chat_templates`) replaces the tokenizer's own.
     """
     from transformers import AutoTokenizer
 
@@ -139,6 +140,10 @@ def load_tokenizer(spec: str):
         raise PLWError(f"could not load tokenizer '{spec}': {_first_line(err)}") from err
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if chat_template is not None:
+        from plw.data.chat_templates import apply_chat_template
+
+        apply_chat_template(tokenizer, chat_template)
     return tokenizer
 
 

@@ -122,3 +122,15 @@ def test_bad_input_is_one_line(plw_cli, chat_tokenizer, data, args, needles):
 def test_missing_data_file_is_one_line(plw_cli, chat_tokenizer, tmp_path):
     code, _, err = plw_cli("show", tmp_path / "nope.jsonl", "--model", chat_tokenizer, "--plw", "0")
     assert_one_line_error(code, err, "nope.jsonl")
+
+
+def test_chat_template_option_and_reasoning_colours(plw_cli, stories_path):
+    data = Path(__file__).resolve().parents[2] / "configs" / "data-examples" / "reasoning.jsonl"
+    args = ("show", data, "--model", stories_path, "--plw", "0.1", "-n", "1", "reasoning_weight=0.5")
+    code, out, err = plw_cli(*args, "--chat-template", "chatml")
+    assert code == 0, err
+    assert "reasoning: " in out and "reasoning" in out.split("weight per part")[1]  # its legend and row
+    code, _, err = plw_cli(*args)
+    assert_one_line_error(code, err, "needs a tokenizer with a chat template", "chat_template: chatml")
+    code, _, err = plw_cli(*args, "--chat-template", "{{ 'x' }}")
+    assert_one_line_error(code, err, "chat_template", "does not render a two-turn conversation")

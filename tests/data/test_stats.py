@@ -406,3 +406,25 @@ def test_real_hf_tokenizer_on_chat_and_alpaca(smollm2_tokenizer):
     assert a["generation_ratio"] == b["generation_ratio"] > 0  # same raw texts, same raw Rg
     assert a["template"] == "chat" and b["template"] == "alpaca"
     assert a["generation_ratio_templated"] > 0 and b["generation_ratio_templated"] > 0
+
+
+def test_cli_chat_template_for_a_base_tokenizer(run, stories_path, tmp_path):
+    """stories260K has no chat template: `--chat-template` (or the training config's) gives it one."""
+    data = REPO / "configs" / "data-examples" / "reasoning.jsonl"
+    without = json.loads(run(data, "-t", stories_path, "--json").stdout)
+    assert without["generation_ratio_templated"] is None and "chat template" in without["templated_error"]
+    given = json.loads(run(data, "-t", stories_path, "--chat-template", "chatml", "--json").stdout)
+    assert given["generation_ratio_templated"] > 0 and given["parts"]["reasoning"]["tokens"] > 0
+    # Raw Rg counts the reasoning as completion: what the model generates.
+    assert given["generation_ratio"] == without["generation_ratio"] > 1
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        f"model: {stories_path}\nchat_template: chatml\ndata: {{path: {data}}}\n"
+        "prompt_loss_weight: 0.1\nreasoning_weight: 0.5\n"
+    )
+    weighted = json.loads(run(data, "-t", stories_path, "--train-config", config, "--json").stdout)
+    assert weighted["weights"]["reasoning_weight"] == 0.5
+    assert weighted["parts"]["reasoning"]["mean_weight"] == 0.5 and weighted["unused_weights"] == []
+    bad = run(data, "-t", stories_path, "--chat-template", "{{ 'x' }}")
+    assert isinstance(bad.exception, PLWError)  # plw's main() prints it on one line and exits 2
+    assert str(bad.exception).startswith("--chat-template: does not render a two-turn conversation")

@@ -211,3 +211,52 @@ def test_config_from_the_command_line(tmp_path):
         {"user": 0.2},
         0,
     )
+
+
+def test_a_base_tokenizer_gets_a_chat_template_and_reasoning_its_weight(stories_path, tmp_path):
+    tok = load_tokenizer(str(stories_path))  # stories260K has no chat template of its own
+
+    def answer(word: str) -> dict[str, str]:
+        return {"role": "assistant", "reasoning_content": f"A {word} is small.", "content": f"A tiny {word}."}
+
+    rows = [{"messages": [{"role": "user", "content": f"Tell me about a {w}."}, answer(w)]} for w in ANIMALS]
+    trainer = trainer_for(stories_path, tok, Dataset.from_list(rows), tmp_path, prompt_loss_weight=0.1,
+                          chat_template="chatml", reasoning_weight=0.5)  # fmt: skip
+    assert tok.chat_template.startswith(
+        "{#- ChatML"
+    )  # set before the data was prepared, saved with the model
+    batch = collated(trainer)
+    parts, weights = batch["token_parts"], batch["loss_weights"]
+    assert torch.allclose(weights[parts == PART_IDS["reasoning"]], torch.tensor(0.5))
+    assert torch.all(weights[parts == PART_IDS["assistant"]] == 1.0)
+    trainer.train()
+    assert trainer.state.log_history[0]["reasoning_loss"] > 0
+
+
+def test_trl_chat_template_path_may_name_what_plw_reads(tmp_path):
+    config = PLWSFTConfig(output_dir=str(tmp_path), bf16=False, chat_template_path="chatml")
+    assert (config.chat_template, config.chat_template_path) == ("chatml", None)
+    jinja = tmp_path / "t.jinja"
+    jinja.write_text(CHAT_TEMPLATE)
+    assert PLWSFTConfig(
+        output_dir=str(tmp_path), bf16=False, chat_template_path=str(jinja)
+    ).chat_template == str(jinja)
+    hub = PLWSFTConfig(output_dir=str(tmp_path), bf16=False, chat_template_path="org/tokenizer")
+    assert (hub.chat_template, hub.chat_template_path) == (None, "org/tokenizer")  # TRL clones it
+
+
+@pytest.mark.parametrize(
+    ("kw", "pattern"),
+    [
+        ({"chat_template": "{{ 'x' }}"}, "chat_template: does not render a two-turn conversation"),
+        ({"chat_template_path": "{{ 'x' }}"}, "chat_template: does not render a two-turn conversation"),
+        (
+            {"chat_template": "chatml", "chat_template_path": "chatml"},
+            "give chat_template or chat_template_path",
+        ),
+        ({"reasoning_weight": 1.5}, "reasoning_weight must be in"),
+    ],
+)
+def test_config_refuses_bad_templates(tmp_path, kw, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        PLWSFTConfig(output_dir=str(tmp_path), bf16=False, **kw)

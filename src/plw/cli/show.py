@@ -11,8 +11,10 @@ import typer
 from plw.cli.console import console, err_console
 from plw.data.stats import DEFAULT_TOKENIZER
 
-# Weight 0 is grey, weight 1 bright; linear in between, as the loss is.
+# Weight 0 is grey, weight 1 bright; linear in between, as the loss is. Reasoning tokens (an
+# assistant's thinking) run to a colour of their own, so reasoning and answer are told apart.
 LOW, HIGH = (110, 110, 110), (255, 215, 0)
+HIGHS = {"reasoning": (0, 200, 255), "reasoning_earlier": (0, 200, 255)}
 LEGEND_STEPS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -32,6 +34,9 @@ def show_command(
     completion_loss_weight: float | None = typer.Option(
         None, "--completion-loss-weight", help="weight of completion tokens (default 1)"
     ),
+    chat_template: str | None = typer.Option(
+        None, "--chat-template", help="chat template: a built-in (chatml), a Jinja file or a template string"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print tokens, ids, weights and parts as JSON"),
 ) -> None:
     """Show examples tokenised and weighted exactly as `plw train` would, each token coloured by weight."""
@@ -43,7 +48,7 @@ def show_command(
         data, overrides = None, [data, *overrides]  # `plw show --config C key=value`: no DATA given
     raw = read_yaml(config) if config is not None else {}
     settings = {"model": model, "prompt_loss_weight": prompt_loss_weight,
-                "completion_loss_weight": completion_loss_weight}  # fmt: skip
+                "completion_loss_weight": completion_loss_weight, "chat_template": chat_template}  # fmt: skip
     raw.update({k: v for k, v in settings.items() if v is not None})
     raw.setdefault("model", DEFAULT_TOKENIZER)
     if data is not None:
@@ -77,7 +82,7 @@ def shown_examples(cfg: Any, count: int) -> dict[str, Any]:
     from plw.models import load_tokenizer
     from plw.training.run import build_dataset, resolve_prompt_loss_weight
 
-    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model, chat_template=cfg.chat_template)
     plw, _ = resolve_prompt_loss_weight(cfg, tokenizer)
     weights = cfg.token_weights(plw)
     limit = min(count, cfg.data.limit or count)
@@ -100,10 +105,11 @@ def shown_examples(cfg: Any, count: int) -> dict[str, Any]:
     }
 
 
-def colour(weight: float) -> str:
-    """The colour of a weight on the grey-to-bright scale, as a rich colour."""
+def colour(weight: float, part: str = "") -> str:
+    """The colour of a weight on its part's grey-to-bright scale (`HIGHS`, else gold), as a rich colour."""
     w = min(max(weight, 0.0), 1.0)
-    r, g, b = (round(lo + (hi - lo) * w) for lo, hi in zip(LOW, HIGH, strict=True))
+    high = HIGHS.get(part, HIGH)
+    r, g, b = (round(lo + (hi - lo) * w) for lo, hi in zip(LOW, high, strict=True))
     return f"rgb({r},{g},{b})"
 
 
@@ -114,13 +120,12 @@ def print_shown(result: dict[str, Any]) -> None:
     for example in result["examples"]:
         console.rule(f"example {example['index']} ({len(example['ids'])} tokens)")
         text = Text()
-        for token, weight in zip(example["tokens"], example["weights"], strict=True):
-            text.append(token.replace("\n", "\u21b5\n"), style=colour(weight))
+        for token, weight, part in zip(example["tokens"], example["weights"], example["parts"], strict=True):
+            text.append(token.replace("\n", "\u21b5\n"), style=colour(weight, part))
         console.print(text)
-    legend = Text("weight: ")
-    for step in LEGEND_STEPS:
-        legend.append("\u2588\u2588", style=colour(step)).append(f" {step:g}  ")
-    console.print(legend)
+    console.print(legend("weight: ", ""))
+    if any(p in HIGHS for example in result["examples"] for p in example["parts"]):
+        console.print(legend("reasoning: ", "reasoning"))
     if result["dropped"] or result["skipped"]:
         console.print(
             f"of the first {result['records']} records, {result['dropped']} dropped as too long and "
@@ -136,6 +141,16 @@ def print_shown(result: dict[str, Any]) -> None:
     )
     for key in result["unused_weights"]:
         err_console.print(f"[yellow]note:[/] {key} applies to no token shown", highlight=False)
+
+
+def legend(label: str, part: str):
+    """A row of colour swatches for `LEGEND_STEPS` on a part's scale."""
+    from rich.text import Text
+
+    out = Text(label)
+    for step in LEGEND_STEPS:
+        out.append("\u2588\u2588", style=colour(step, part)).append(f" {step:g}  ")
+    return out
 
 
 def summary_table(result: dict[str, Any]):

@@ -49,8 +49,15 @@ def stats_command(
     completion_loss_weight: float | None = typer.Option(
         None, "--completion-loss-weight", min=0, max=1, help="completion weight for the weighted Rg"
     ),
+    chat_template: str | None = typer.Option(
+        None,
+        "--chat-template",
+        help="chat template for chat records: a built-in (chatml), a Jinja file or a template string "
+        "(default: the training config's, else the tokenizer's own)",
+    ),
 ) -> None:
     """Measure a dataset's generation ratio Rg and recommend a prompt loss weight."""
+    from plw.data.chat_templates import apply_chat_template
     from plw.data.load import load_records
     from plw.data.spm import load_any_tokenizer
     from plw.data.stats import analyse, check_format, check_template
@@ -61,9 +68,12 @@ def stats_command(
     check_template(template)
     if histogram is not None:
         check_output_path(histogram, what="--histogram")
-    weights, turns = token_weights(train_config, prompt_loss_weight, completion_loss_weight)
+    weights, turns, configured = token_weights(train_config, prompt_loss_weight, completion_loss_weight)
+    chat, key = (chat_template, "--chat-template") if chat_template else (configured, "chat_template")
+    if chat is not None:
+        _check_chat_template(chat, key)  # before anything slow loads
     records = load_records(data, config=config, split=split, limit=limit)
-    tok = load_any_tokenizer(tokenizer)
+    tok = apply_chat_template(load_any_tokenizer(tokenizer), chat, key=key)
     result, ratios = analyse(records, tok, fmt=fmt, template=template, max_length=max_length,
                              skip_bad_records=not strict, weights=weights, assistant_turns=turns)  # fmt: skip
     result = {"data": data, "tokenizer": tokenizer, **result}
@@ -81,8 +91,22 @@ def stats_command(
         raise failure
 
 
-def token_weights(config: Path | None, plw: float | None, completion: float | None) -> tuple[Any, str]:
-    """The weights of the weighted Rg (None: not asked for) and the chat `assistant_turns`.
+def _check_chat_template(value: str, key: str) -> None:
+    """Check a chat template value (`plw.data.chat_templates`); PLWError naming `key` when bad."""
+    from plw.data.chat_templates import chat_template_text
+    from plw.errors import PLWError
+
+    try:
+        chat_template_text(value)
+    except ValueError as err:
+        raise PLWError(f"{key}: {err}") from None
+
+
+def token_weights(
+    config: Path | None, plw: float | None, completion: float | None
+) -> tuple[Any, str, str | None]:
+    """The weights of the weighted Rg (None: not asked for), the chat `assistant_turns` and the
+    training config's `chat_template` (None without a config).
 
     A training config gives its weights (an 'auto' PLW: the recommended one); the options override.
     """
@@ -92,9 +116,9 @@ def token_weights(config: Path | None, plw: float | None, completion: float | No
     from plw.data.weights import TokenWeights
     from plw.training.config import TrainConfig
 
-    if config is None and plw is None and completion is None:
-        return None, "all"
     cfg = load_config(TrainConfig, config) if config is not None else None
+    if cfg is None and plw is None and completion is None:
+        return None, "all", None
 
     def weights(recommended: float) -> TokenWeights:
         given = {k: v for k, v in (("prompt", plw), ("completion", completion)) if v is not None}
@@ -103,7 +127,7 @@ def token_weights(config: Path | None, plw: float | None, completion: float | No
         auto = cfg.prompt_loss_weight == "auto"
         return replace(cfg.token_weights(recommended if auto else cfg.prompt_loss_weight), **given)
 
-    return weights, cfg.data.assistant_turns if cfg else "all"
+    return weights, cfg.data.assistant_turns if cfg else "all", cfg.chat_template if cfg else None
 
 
 def print_stats(result: dict[str, Any]) -> None:
@@ -185,6 +209,7 @@ def _weighted_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         weights["role_weights"]
         or weights["template_weight"] is not None
         or weights["earlier_assistant_weight"] is not None
+        or weights.get("reasoning_weight") is not None
     ):
         label += ", chat weights"
     return [(f"Rg (weighted: {label})", _num(result["generation_ratio_weighted"]))]

@@ -69,7 +69,10 @@ class EvalLM(ABC):
 
     def apply_chat_template(self, user_message: str) -> str:
         """The prompt that asks the model to answer one user message in its chat format."""
-        raise PLWError(f"model '{self.name}' has no chat template; use template 'alpaca' or 'none'")
+        raise PLWError(
+            f"model '{self.name}' has no chat template; use template 'alpaca' or 'none', "
+            "or give one with --chat-template"
+        )
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -50,6 +50,15 @@ def valid_template(value: object) -> str:
     return one_of(value, TEMPLATES, "template")
 
 
+def valid_chat_template(value: str | None) -> str | None:
+    """A chat template value that renders two turns prefix-stably (`plw.data.chat_templates`)."""
+    from plw.data.chat_templates import chat_template_text
+
+    if value is not None:
+        chat_template_text(value)
+    return value
+
+
 def valid_dtype(value: object) -> str:
     """A weight dtype (`DTYPES`)."""
     return one_of(value, DTYPES, "dtype")
@@ -106,6 +115,11 @@ class EvalOptions(BenchmarkOptions):
         "float32", description=f"weights dtype of a model loaded from a spec: {', '.join(DTYPES)}"
     )
     adapter: Path | None = Field(None, description="LoRA adapter directory applied on top of a model spec")
+    chat_template: Annotated[str | None, AfterValidator(valid_chat_template)] = Field(
+        None,
+        description="chat template set on the model's tokenizer (for template chat): a built-in (chatml), "
+        "a Jinja file or a template string; default: the tokenizer's own",
+    )
 
 
 class OptionError(PLWError):

@@ -11,6 +11,7 @@ whole files; a rerun with the same settings skips tasks whose metrics file exist
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -78,9 +79,15 @@ def evaluate(
     if "alpaca_eval" in names and options.judge is None:  # before the model loads
         raise OptionError("judge", "task alpaca_eval needs a judge (local, endpoint, local:MODEL or a YAML)")
     lm = resolve_lm(model, adapter=options.adapter, dtype=options.dtype, batch_size=options.batch_size)
+    if options.chat_template is not None:
+        from plw.data.chat_templates import apply_chat_template
+
+        apply_chat_template(getattr(lm, "tokenizer", lm), options.chat_template, key="chat_template")
     if "alpaca_eval" in names:
         settings.judge = _resolve_judge(options.judge)
     key = _settings_key(lm, settings)
+    if options.chat_template is not None:  # a task finished under another template is rerun
+        key["chat_template"] = hashlib.sha256(lm.tokenizer.chat_template.encode()).hexdigest()[:16]
     pending = [n for n in names if out is None or not _finished(out, n, key)]
     # Load and validate all data before running anything: a bad file fails fast, not after hours.
     loaded = {n: (task := get_task(n), task.load(settings)) for n in pending}

@@ -102,6 +102,12 @@ class TrainConfig(Finite):
 
     model: str = Field(description="hub id, local directory, .gguf file, or 'smollm2-135m-instruct'")
     tokenizer: str | None = Field(None, description="tokenizer to use; default: the model's")
+    chat_template: str | None = Field(
+        None,
+        description="chat template set on the tokenizer: a built-in name (chatml), a Jinja file or a "
+        "template string; checked to render two turns prefix-stably (plw.data.chat_templates); "
+        "null keeps the tokenizer's own",
+    )
     data: DataConfig = Field(description="training records")
     eval_data: DataConfig | None = Field(
         None, description="held-out records, evaluated every eval_steps and at the end"
@@ -122,6 +128,11 @@ class TrainConfig(Finite):
         None,
         description="chat: weight of assistant turns before the last one; null weighs them as the last "
         "(assistant_turns 'all') or as prompt (assistant_turns 'last')",
+    )
+    reasoning_weight: Weight | None = Field(
+        None,
+        description="chat: the share of its answer's weight an assistant turn's reasoning gets "
+        "(reasoning_content / thinking fields, or ...</think> in the content); null: 1, as the answer",
     )
     max_length: int = Field(512, ge=8, description="maximum tokens per example")
     truncation: Literal["left", "right", "drop"] = Field(
@@ -202,7 +213,17 @@ class TrainConfig(Finite):
             roles=roles,
             template=self.template_weight,
             earlier_assistant=self.earlier_assistant_weight,
+            reasoning=self.reasoning_weight,
         )
+
+    @field_validator("chat_template")
+    @classmethod
+    def _template_renders(cls, value: str | None) -> str | None:
+        from plw.data.chat_templates import chat_template_text
+
+        if value is not None:
+            chat_template_text(value)
+        return value
 
     @field_validator("lr_scheduler")
     @classmethod

@@ -179,7 +179,7 @@ def train(
     from plw.training.trainer import PLWTrainer
 
     check_resources(config)
-    tokenizer = load_tokenizer(config.tokenizer or config.model)
+    tokenizer = load_tokenizer(config.tokenizer or config.model, chat_template=config.chat_template)
     train_records = record_reader(config.data)
     plw, plw_source = resolve_prompt_loss_weight(config, tokenizer, train_records)
     weights = config.token_weights(plw)

@@ -13,7 +13,11 @@ How each dataset type is weighted:
   that renders earlier turns the same way as later ones works; no `{% generation %}` markers are
   needed. System, user and tool turns and the template's headers weigh `prompt_loss_weight`,
   assistant turns `completion_loss_weight`, and the chat weights (`role_weights`, `template_weight`,
-  `earlier_assistant_weight`) refine that. `tools` and `chat_template_kwargs` columns are not used.
+  `earlier_assistant_weight`, `reasoning_weight`) refine that. Messages are read as `plw train` reads
+  them (reasoning, tool calls, weight spans, peers' weight fields: `plw.data.messages`); a `tools`
+  column goes to the chat template, a `chat_template_kwargs` column is not used. `chat_template` (or
+  TRL's `chat_template_path` naming a built-in, a Jinja file or a template string) is set on the
+  tokenizer before the data is prepared.
   `truncation_mode` "keep_start" cuts the end of an over-long conversation, "keep_end" its start
   (keeping the last assistant turn whole).
 - prompt-completion and conversational prompt-completion: TRL prepares them as usual and marks the
@@ -39,6 +43,7 @@ from transformers.utils import logging as hf_logging
 from trl import SFTConfig, SFTTrainer
 
 from plw.batch import IGNORE_INDEX, LOSS_KEYS, PART_IDS
+from plw.data.chat_templates import builtin_templates, chat_template_text
 from plw.data.collator import PLWDataCollator
 from plw.data.weights import TokenWeights, example_weights
 from plw.errors import PLWError
@@ -70,6 +75,13 @@ class PLWSFTConfig(SFTConfig):
     earlier_assistant_weight: float | None = field(
         default=None, metadata={"help": "chat: weight of assistant turns before the last one"}
     )
+    reasoning_weight: float | None = field(
+        default=None, metadata={"help": "chat: share of its answer's weight an assistant's reasoning gets"}
+    )
+    chat_template: str | None = field(
+        default=None,
+        metadata={"help": "chat template for the tokenizer: a built-in (chatml), a Jinja file or a string"},
+    )
     assistant_turns: str = field(
         default="all", metadata={"help": "chat: 'all' assistant turns are completion, or only the 'last'"}
     )
@@ -84,6 +96,22 @@ class PLWSFTConfig(SFTConfig):
         if self.assistant_turns not in ("all", "last"):
             raise ValueError(f"assistant_turns must be 'all' or 'last', got {self.assistant_turns!r}")
         self.token_weights()  # validates every weight
+        self._take_chat_template_path()
+        if self.chat_template is not None:
+            try:
+                chat_template_text(self.chat_template)
+            except ValueError as err:
+                raise ValueError(f"chat_template: {err}") from None
+
+    def _take_chat_template_path(self) -> None:
+        """TRL's `chat_template_path` naming what plw reads (a built-in, a template string, a Jinja
+        file) becomes `chat_template`; a tokenizer to clone the template from stays TRL's."""
+        path = self.chat_template_path
+        if path is None or not _plw_template(path):
+            return
+        if self.chat_template is not None:
+            raise ValueError("give chat_template or chat_template_path, not both")
+        self.chat_template, self.chat_template_path = path, None
 
     def token_weights(self) -> TokenWeights:
         """The token weight spec these settings describe."""
@@ -94,9 +122,19 @@ class PLWSFTConfig(SFTConfig):
                 roles={k: v for k, v in (self.role_weights or {}).items() if v is not None},
                 template=self.template_weight,
                 earlier_assistant=self.earlier_assistant_weight,
+                reasoning=self.reasoning_weight,
             )
         except PLWError as err:
             raise ValueError(str(err)) from err
+
+
+def _plw_template(value: str) -> bool:
+    """Whether plw reads this template value itself (TRL clones a tokenizer directory or hub id's)."""
+    from pathlib import Path
+
+    if value in builtin_templates() or "{{" in value or "{%" in value:
+        return True
+    return Path(value).expanduser().is_file()
 
 
 def _restore_labels(example: dict[str, Any], weights: TokenWeights) -> dict[str, Any]:
@@ -117,8 +155,12 @@ def _encode_messages(batch: dict[str, list], indices: list[int], **options: Any)
     from plw.data.tokenize import add_weights, encode_records
 
     tokenizer, weights, name = options.pop("tokenizer"), options.pop("weights"), options.pop("name")
-    rows = zip(batch["messages"], indices, strict=True)
-    records = [Record({"messages": messages}, f"{name} dataset row {i}") for messages, i in rows]
+    tools = batch.get("tools") or [None] * len(indices)
+    rows = zip(batch["messages"], tools, indices, strict=True)
+    records = [
+        Record({"messages": messages, **({"tools": t} if t else {})}, f"{name} dataset row {i}")
+        for messages, t, i in rows
+    ]
     examples, _ = encode_records(records, tokenizer, fmt="chat", template="chat", **options)
     examples = [add_weights(e, weights) for e in examples]
     return {key: [e[key] for e in examples] for key in _FEATURES}
@@ -143,7 +185,9 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         # TRL must mark the prompt so plw can weight it; PLW decides how much it counts.
         config.completion_only_loss = True
         self.token_weights = config.token_weights()  # before super().__init__, which prepares the data
+        self.plw_chat_template = config.chat_template and chat_template_text(config.chat_template)
         super().__init__(*args, **kwargs)
+        self._set_chat_template(self.processing_class)
         self.data_collator = PLWDataCollator(
             self.processing_class.pad_token_id if hasattr(self.processing_class, "pad_token_id") else 0,
             prompt_loss_weight=config.prompt_loss_weight,
@@ -162,9 +206,15 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         # Trainer's own label smoother would otherwise be applied on top of the PLW loss.
         self.label_smoother = None
 
+    def _set_chat_template(self, processing_class) -> None:
+        """The configured chat template on the tokenizer (also saved with the model)."""
+        if self.plw_chat_template:
+            getattr(processing_class, "tokenizer", processing_class).chat_template = self.plw_chat_template
+
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
         from trl.data_utils import maybe_convert_to_chatml
 
+        self._set_chat_template(processing_class)  # TRL loads the tokenizer inside super().__init__
         if self._plw_renders(dataset, formatting_func):
             if "conversations" in (
                 dataset.column_names or []
@@ -195,11 +245,8 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         from trl.data_utils import pack_dataset
 
         map_kwargs = {"num_proc": args.dataset_num_proc} if isinstance(dataset, Dataset) else {}
-        unused = [c for c in ("tools", "chat_template_kwargs") if c in (dataset.column_names or [])]
-        if unused:
-            logger.warning(
-                "plw renders messages with the chat template alone; not used: %s", ", ".join(unused)
-            )
+        if "chat_template_kwargs" in (dataset.column_names or []):
+            logger.warning("plw renders messages with the chat template alone: chat_template_kwargs unused")
         if packing and args.max_length is None:
             raise ValueError("When packing is enabled, `max_length` can't be `None`.")
         options = {
