@@ -93,7 +93,9 @@ def _parameters(spec: str) -> int | str:
 
 
 @functools.cache
-def _data_tokens(tokenizer_spec: str, data_json: str, options_json: str) -> tuple[int, int] | str:
+def _data_tokens(
+    tokenizer_spec: str, data_json: str, options_json: str, chat_template: str | None = None
+) -> tuple[int, int] | str:
     """(tokens, examples), or why they are unknown."""
     import json
 
@@ -107,7 +109,7 @@ def _data_tokens(tokenizer_spec: str, data_json: str, options_json: str) -> tupl
     if not local_data(data["path"]):
         return f"dataset {data['path']} is not a local file (hub datasets are not read for an estimate)"
     try:
-        tokenizer = load_tokenizer(source)
+        tokenizer = load_tokenizer(source, chat_template=chat_template)
         examples, _ = encode_cached(data, tokenizer, **json.loads(options_json))
     except Exception as err:  # hub data offline, tokenizer unavailable: unknown
         log.info("tokens of %s unknown: %s", data_json, _first_line(err))
@@ -130,6 +132,7 @@ def data_tokens(config: TrainConfig) -> tuple[int, int] | str:
         config.tokenizer or config.model,
         json.dumps(config.data.model_dump(), sort_keys=True),
         json.dumps(encode_options(config), sort_keys=True),
+        config.chat_template,
     )
 
 

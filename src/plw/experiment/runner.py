@@ -48,8 +48,11 @@ def _train_facts(metrics: dict[str, Any], train_time: float) -> dict[str, Any]:
     }
 
 
-def load_trained(model_dir: Path, base_spec: str, tokenizer_spec: str):
-    """(model in eval mode, tokenizer) of a trained cell; a LoRA adapter is merged into its base."""
+def load_trained(model_dir: Path, base_spec: str, tokenizer_spec: str, chat_template: str | None = None):
+    """(model in eval mode, tokenizer) of a trained cell; a LoRA adapter is merged into its base.
+
+    `chat_template` is the cell's `chat_template` (the tokenizer it trained with carries it).
+    """
     import gc
 
     import torch
@@ -60,7 +63,7 @@ def load_trained(model_dir: Path, base_spec: str, tokenizer_spec: str):
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
-    tokenizer = load_tokenizer(tokenizer_spec)
+    tokenizer = load_tokenizer(tokenizer_spec, chat_template=chat_template)
     if (model_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 
@@ -143,7 +146,7 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     )
     if needs_model:
         model, tokenizer = load_trained(
-            train_dir / "model", spec.base_model, config.tokenizer or config.model
+            train_dir / "model", spec.base_model, config.tokenizer or config.model, config.chat_template
         )
     if settings.tasks:
         set_stage(cell_dir, "eval")
