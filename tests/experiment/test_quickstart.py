@@ -50,7 +50,9 @@ def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert exit_info.value.code in (0, None), out
     assert "report:" in out and "does not confirm or refute" in out
-    assert "analysis: " in out and "quadratic term" in out
+    # The item-level verdict (primary: the cells' per-item results exist) and the aggregate one.
+    assert "analysis (item level, primary): " in out and "analysis (aggregate): " in out
+    assert "quadratic term" in out and "paired per item, points vs PLW 0" in out
     html = tmp_path / "qs" / "report" / "report.html"
     assert html.is_file() and html.stat().st_size > 10_000
     results = (tmp_path / "qs" / "results.csv").read_text()
