@@ -2,19 +2,16 @@
 
 Crash safety rests on three rules. A cell is done only when its result.json exists (written
 atomically, last, by the worker). The driver holds an exclusive lock on the study directory while it
-runs, so on start any cell still marked running belongs to a dead driver: it is reset and rerun from
-scratch. The store is rebuilt from the result.json files on every start, so it never disagrees with
-them, whenever the last driver was killed.
+runs (`plw.experiment.lock`), so on start any cell still marked running belongs to a dead driver: it
+is reset and rerun from scratch. The store is rebuilt from the result.json files on every start, so
+it never disagrees with them, whenever the last driver was killed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,17 +31,13 @@ from plw.experiment.celldir import (
 )
 from plw.experiment.cells import Cell, absolute_path
 from plw.experiment.imported import import_cells
+from plw.experiment.lock import lock_held, study_lock  # noqa: F401 (lock_held: plw status)
 from plw.experiment.store import ResultStore, export
 from plw.experiment.store_items import cell_items, export_items
 from plw.experiment.study import Study
 from plw.experiment.validate import cell_config, check_study
 from plw.files import check_output_path, write_text_atomic
 from plw.training.config import TrainConfig
-
-try:  # POSIX only; elsewhere two drivers on one study are not prevented
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
 
 
 @dataclass
@@ -113,44 +106,9 @@ def _classify(cell_dir: Path, spec: CellSpec) -> str:
     return "interrupted" if state == "running" else "pending"
 
 
-@contextlib.contextmanager
-def study_lock(study_dir: Path) -> Iterator[None]:
-    """Hold the study directory exclusively; the OS releases the lock when the process dies."""
-    study_dir.mkdir(parents=True, exist_ok=True)
-    with (study_dir / ".lock").open("a+") as handle:
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "?"
-                raise PLWError(
-                    f"{study_dir}: another plw sweep (pid {holder}) is running this study"
-                ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-
-
 def check_study_dir(plan: Plan) -> None:
     """Fail in one line, before any cell runs, when the study directory cannot be written."""
     check_output_path(plan.study_dir, kind="dir", what=f"{plan.source}: study directory")
-
-
-def lock_held(study_dir: Path) -> bool:
-    """Whether a live driver holds the study (for `plw status`: running vs interrupted)."""
-    path = study_dir / ".lock"
-    if fcntl is None or not path.exists():
-        return False
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 def sync_store(plan: Plan, store: ResultStore) -> None:
