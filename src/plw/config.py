@@ -93,5 +93,7 @@ def yaml_text(config: BaseModel) -> str:
 
 
 def dump_yaml(config: BaseModel, path: Path) -> None:
-    """Write a config as YAML (the resolved config saved next to outputs)."""
-    path.write_text(yaml_text(config), encoding="utf-8")
+    """Write a config as YAML (the resolved config saved next to outputs), atomically."""
+    from plw.files import write_text_atomic
+
+    write_text_atomic(path, yaml_text(config))

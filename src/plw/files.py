@@ -7,18 +7,28 @@ never half of one, and a failed write leaves no temporary file behind.
 
 Commands that write somewhere the user named call `check_output_path` first, so a directory given
 where a file is meant, a path under a file or a read-only location is one line before hours of work.
+
+Writers plw does not own (Trainer's checkpoints, `save_pretrained`) run inside `saving(path)`, which
+turns a full disk into the same one-line `WriteError` and removes what was half written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from plw.errors import PLWError
+from plw.errors import PLWError, WriteError
+
+# A full disk, or a full quota: what no rerun fixes until someone frees space.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# Below this much free space after a failed write, the write failed because the disk filled up:
+# torch.save reports it as "unexpected pos" without an errno, having written until nothing was left.
+NEARLY_FULL = 1 << 20
 
 
 def temp_path(path: Path) -> Path:
@@ -55,7 +65,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], object], *, fsync: bo
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(err, OSError):
-            raise PLWError(f"{path}: cannot write: {reason(err)}") from err
+            raise WriteError(path, reason(err), disk_full=err.errno in DISK_FULL) from err
         raise
     if fsync:
         with contextlib.suppress(OSError):  # not every filesystem can fsync a directory
@@ -142,6 +152,47 @@ def writable_problem(directory: Path) -> str | None:
     with contextlib.suppress(OSError):
         probe.unlink()
     return None
+
+
+@contextlib.contextmanager
+def saving(path: str | Path) -> Iterator[None]:
+    """Run a save into the directory `path` (a checkpoint, a model) by a library plw does not own.
+
+    An error that came from a full disk (an errno, Rust's "os error 28", or torch's errno-less
+    failure on a disk left without space) becomes a one-line `WriteError` naming `path`, and the
+    half-written `path` is removed: it could never be loaded, and it holds the space a rerun needs.
+    Other errors propagate unchanged.
+    """
+    path = Path(path)
+    try:
+        yield
+    except PLWError:
+        raise
+    except Exception as err:
+        why = disk_full_reason(err, path)
+        if why is None:
+            if isinstance(err, OSError):
+                raise WriteError(path, reason(err)) from err
+            raise
+        shutil.rmtree(path, ignore_errors=True)
+        raise WriteError(path, f"{why} (removed the partial files)", disk_full=True) from err
+
+
+def disk_full_reason(err: BaseException, where: Path) -> str | None:
+    """The reason ("No space left on device", "Disk quota exceeded") when `err` means a full disk."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL:
+            return os.strerror(seen.errno)
+        if "No space left on device" in str(seen) or "os error 28" in str(seen):
+            return os.strerror(errno.ENOSPC)
+        seen = seen.__cause__ or seen.__context__
+    existing = next((p for p in (where, *where.parents) if p.exists()), None)
+    try:
+        free = shutil.disk_usage(existing).free if existing is not None else NEARLY_FULL
+    except OSError:
+        return None
+    return os.strerror(errno.ENOSPC) if free < NEARLY_FULL else None
 
 
 def reason(err: OSError) -> str:

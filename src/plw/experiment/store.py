@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from plw.analysis.results import COLUMNS
-from plw.errors import PLWError
+from plw.errors import PLWError, WriteError
 from plw.experiment.celldir import SPEC, cell_state, error_line, read_json, read_result
 from plw.experiment.factors import PREFIX, column_values, value_json
 from plw.experiment.store_items import ITEMS_SCHEMA, cell_items, put_items, read_items, with_factors
@@ -89,6 +89,12 @@ class ResultStore:
         try:
             with con:  # one transaction: committed on success, rolled back on error
                 yield con
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                raise
+            # Rolled back: the store keeps every earlier cell; the driver refills it from the cells'
+            # result.json files on its next start.
+            raise WriteError(self.path, f"No space left on device ({err})", disk_full=True) from err
         finally:
             con.close()
 

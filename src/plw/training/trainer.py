@@ -14,10 +14,13 @@ plumbing around it, and why:
   `token_parts` from chat records also log one loss per part (`user_loss`, `assistant_loss`, ...).
 - An optional Minkowski penalty lambda * sum |theta - theta0|^p pulls trainable weights towards
   their pre-trained values (one of the paper's comparison regularisers).
+- A checkpoint or model save that fills the disk is a one-line `WriteError` naming its directory,
+  which is removed; the previous complete checkpoint stays (Trainer rotates only after a save).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +28,7 @@ from transformers import Trainer
 
 from plw.batch import IGNORE_INDEX, LOSS_KEYS
 from plw.data.collator import check_loss_weight
+from plw.files import saving
 from plw.loss.next_token import LOSS_IMPLS, NextTokenLoss
 from plw.loss.weighted import NORMALIZERS, divide, normaliser
 from plw.training.loss_tracker import LossTracker
@@ -143,7 +147,24 @@ class PLWLossMixin:
         return self.accelerator.gather(tensor) if self.args.world_size > 1 else tensor
 
 
-class PLWTrainer(PLWLossMixin, Trainer):
+class SaveErrors:
+    """Trainer saves that fail on a full disk end in one line naming the directory (`plw.files.saving`)."""
+
+    def _save_checkpoint(self, model, trial):
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        with saving(folder):
+            super()._save_checkpoint(model, trial)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        if output_dir is None:  # Trainer's whole output_dir: never removed on a failure
+            return super().save_model(output_dir, _internal_call)
+        with saving(output_dir):
+            return super().save_model(output_dir, _internal_call)
+
+
+class PLWTrainer(SaveErrors, PLWLossMixin, Trainer):
     """`transformers.Trainer` with a fractional prompt loss weight.
 
     The train and eval datasets hold `input_ids` and `completion_mask` (and optionally
