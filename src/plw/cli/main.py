@@ -1,7 +1,8 @@
 """Entry point: builds the typer app from each command module and maps errors to exit codes.
 
 A `PLWError` (bad config, missing file, malformed record) prints one line and exits 2; Ctrl-C exits
-130 after saying that finished work is kept.
+130 after saying that finished work is kept; SIGTERM / SIGUSR1 during `plw train` or `plw sweep`
+saves a checkpoint and exits 75 (`plw.preemption`), saying what a rerun resumes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import typer
 
 from plw.cli.console import err_console
 from plw.errors import PLWError
+from plw.preemption import EXIT_CODE as PREEMPTED_EXIT
+from plw.preemption import Preempted
 
 # Each module defines `register(app)`; a module that is not there yet is skipped.
 COMMAND_MODULES = (
@@ -70,6 +73,9 @@ def main() -> None:
     except PLWError as err:
         err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Preempted as stop:
+        err_console.print(str(stop), highlight=False, soft_wrap=True)
+        sys.exit(PREEMPTED_EXIT)
     except KeyboardInterrupt:  # outside a command (typer handles those, below)
         _interrupted()
     except SystemExit as stop:

@@ -15,9 +15,15 @@ def train_command(
         None, help="key=value overrides, e.g. prompt_loss_weight=0.1"
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="re-tokenise instead of using the cache"),
+    grace: float | None = typer.Option(
+        None, "--grace", help="seconds from SIGTERM/SIGUSR1 to exit 75 with a checkpoint (default 25)"
+    ),
 ) -> None:
     """Fine-tune a causal LM with a prompt loss weight."""
     from plw.config import load_config
+    from plw.preemption import set_grace
+
+    set_grace(grace)
     from plw.training.config import TrainConfig
     from plw.training.run import train
 

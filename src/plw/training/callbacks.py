@@ -1,4 +1,5 @@
-"""Trainer callbacks `plw train` adds: a log at the last step, and a stop when training diverges."""
+"""Trainer callbacks `plw train` adds: a log at the last step, a stop when training diverges, and a
+checkpoint-and-stop on a preemption signal."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import torch
 from transformers import TrainerCallback
 
+from plw import preemption
 from plw.errors import PLWError
 
 
@@ -50,3 +52,25 @@ class StopOnNonFinite(TrainerCallback):
                         f"training diverged by step {state.global_step}: weight {name} is not finite; "
                         "lower learning_rate or check the data"
                     )
+
+
+class StopOnPreemption(TrainerCallback):
+    """At the first step boundary after SIGTERM / SIGUSR1 (`plw.preemption`), save a checkpoint and stop.
+
+    With several processes (DDP) the ranks agree first, so all of them stop at the same step even
+    when the signal reaches them at different moments; a one-number all-reduce per step.
+    """
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if _on_any_rank(preemption.requested() is not None, args):
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+def _on_any_rank(flag: bool, args) -> bool:
+    if args.world_size <= 1 or not torch.distributed.is_initialized():
+        return flag
+    value = torch.tensor([float(flag)], device=args.device)
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item())

@@ -170,12 +170,23 @@ def train(
         progress: show a rich progress bar.
         use_cache: reuse cached tokenisations.
         callbacks: extra `transformers.TrainerCallback`s (a sweep cell reports its step with one).
+
+    Raises:
+        plw.preemption.Preempted: SIGTERM or SIGUSR1 arrived before the last step; a checkpoint of
+            the step reached was saved, which a rerun into the same output_dir resumes from.
     """
+    from plw import preemption
+
+    with preemption.handling():
+        return _train(config, progress=progress, use_cache=use_cache, callbacks=callbacks)
+
+
+def _train(config: TrainConfig, *, progress: bool, use_cache: bool, callbacks: list | None) -> dict[str, Any]:
     out = check_output_path(config.output_dir, kind="dir", what="output_dir")  # not after hours of training
     from trl.trainer.callbacks import RichProgressCallback
 
     from plw.models import load_model, load_tokenizer
-    from plw.training.callbacks import LogLastStep, StopOnNonFinite
+    from plw.training.callbacks import LogLastStep, StopOnNonFinite, StopOnPreemption
     from plw.training.trainer import PLWTrainer
 
     check_resources(config)
@@ -204,7 +215,7 @@ def train(
         # Every example carries the loss_weights of the run's one TokenWeights spec (sample and
         # message weights included), so the collator needs no weights of its own to fill in or check.
         data_collator=PLWDataCollator(tokenizer.pad_token_id, padding_free=config.packing),
-        callbacks=[LogLastStep(), StopOnNonFinite()]
+        callbacks=[LogLastStep(), StopOnNonFinite(), StopOnPreemption()]
         + ([RichProgressCallback()] if progress else [])
         + list(callbacks or []),
         prompt_loss_weight=plw,
@@ -217,10 +228,12 @@ def train(
         chunk_size=config.chunk_size,
     )
     needs_optimizer = not config.trainer_args.get("save_only_model", False)
-    resume = latest_checkpoint(out, needs_optimizer=needs_optimizer) if config.checkpoint_steps else None
+    # Also without checkpoint_steps: a preempted run leaves the checkpoint of the step it stopped at.
+    resume = latest_checkpoint(out, needs_optimizer=needs_optimizer)
     if resume is not None:
         log.info("resuming from %s", resume)
     result = trainer.train(resume_from_checkpoint=resume)
+    stop_if_preempted(trainer, out)
     trainer.remove_callback(RichProgressCallback)  # its bars are closed once training ends
     final_eval = trainer.evaluate() if eval_set is not None else {}
     metrics = final_metrics(trainer.state.log_history, result.metrics, final_eval)
@@ -232,6 +245,18 @@ def train(
     if trainer.is_world_process_zero():
         write_outputs(out, config.model_copy(update={"prompt_loss_weight": plw}), trainer, metrics)
     return metrics
+
+
+def stop_if_preempted(trainer: Any, out: Path) -> None:
+    """Raise `Preempted` when a signal stopped training before its last step (checkpoint saved)."""
+    from plw import preemption
+
+    step, steps = trainer.state.global_step, trainer.state.max_steps
+    if preemption.requested() and step < steps:
+        raise preemption.Preempted(
+            f"preempted by {preemption.requested()} at step {step} of {steps}: checkpoint saved in "
+            f"{out / 'checkpoints' / f'checkpoint-{step}'}; rerun the same command to resume"
+        )
 
 
 def latest_checkpoint(out: Path, *, needs_optimizer: bool = True) -> str | None:
