@@ -34,10 +34,19 @@ def sweep_command(
         "--from-items",
         help="with --from-results: the per-item export (plw results --items) of those cells",
     ),
+    grace: float | None = typer.Option(
+        None,
+        "--grace",
+        help="seconds from SIGTERM/SIGUSR1 until running cells have checkpointed and the sweep exits 75 "
+        "(default 25)",
+    ),
 ) -> None:
     """Run every cell of a study that has not finished; rerun the same command to resume."""
     from plw.experiment.driver import check_study_dir, make_plan, run_sweep
     from plw.experiment.status import load_target
+    from plw.preemption import set_grace
+
+    set_grace(grace)
 
     cfg, source = load_target(study, overrides)
     imports = _load_imports(from_results, from_items)

@@ -3,7 +3,11 @@
 Layout of `STUDY_DIR/cells/<id>/`:
     cell.json     what to run (CellSpec), written by the driver
     config.yaml   the resolved TrainConfig
-    status.json   {"state": running|failed, "stage", "pid", "token", ...}, written by the worker
+    status.json   {"state": running|failed|interrupted, "stage", "pid", "host", "token", ...}, by the
+                  worker; interrupted (preempted, disk full) says why in "reason" and reruns without
+                  --retry-failed; "retries" lists earlier attempts whose worker died (Ray)
+    stop          the driver asks the cell to stop at its next step boundary (written on preemption;
+                  the worker polls it, so it reaches Ray workers on other nodes)
     train/        training outputs (plw.training.run.train); metrics.json is written there last
     eval/         benchmark outputs (plw.evaluation.run.evaluate)
     worker.log    the worker's stdout and stderr
@@ -16,22 +20,24 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from plw.files import write_text_atomic
 
-SPEC, CONFIG, STATUS, RESULT, ERROR, LOG = (
+SPEC, CONFIG, STATUS, RESULT, ERROR, LOG, STOP = (
     "cell.json",
     "config.yaml",
     "status.json",
     "result.json",
     "error.txt",
     "worker.log",
+    "stop",
 )
 TRAIN = "train"
-STATES = ("done", "running", "failed", "pending")
+STATES = ("done", "running", "failed", "interrupted", "pending")
 
 
 @dataclass
@@ -113,11 +119,12 @@ def read_result(cell_dir: Path) -> dict[str, Any] | None:
 
 
 def cell_state(cell_dir: Path) -> str:
-    """done (a readable result.json), failed, running (maybe stale: see the driver) or pending."""
+    """done (a readable result.json), failed, running (maybe stale: see the driver), interrupted
+    (stopped resumably: preempted, disk full) or pending."""
     if read_result(cell_dir) is not None:
         return "done"
     state = read_status(cell_dir).get("state")
-    return state if state in ("failed", "running") else "pending"
+    return state if state in ("failed", "running", "interrupted") else "pending"
 
 
 def finished_training(cell_dir: Path) -> bool:
@@ -154,6 +161,33 @@ def mark_failed(cell_dir: Path, message: str, details: str = "") -> None:
     text = message.rstrip() + "\n" + (f"\n{details.rstrip()}\n" if details else "")
     write_text_atomic(cell_dir / ERROR, text, mkdir=False)
     write_status(cell_dir, "failed", error=message.strip().splitlines()[0] if message.strip() else "failed")
+
+
+def mark_interrupted(cell_dir: Path, reason: str, *, disk_full: bool = False) -> None:
+    """Leave a cell resumable, not failed: status interrupted with the one-line reason."""
+    write_status(cell_dir, "interrupted", reason=reason, disk_full=disk_full)
+
+
+def reset_for_retry(cell_dir: Path) -> int:
+    """Ready a cell whose worker died for another attempt; return the attempt's number (2, 3, ...).
+
+    Keeps the spec, config and training outputs (the retry resumes from the last complete
+    checkpoint: `plw.training.checkpoints` sets half-written ones aside) and worker.log (appended to);
+    the failure moves to status "retries" and error-attempt-N.txt. The spec gets a fresh token, so a
+    worker of the lost attempt that is somehow still alive can no longer record a result.
+    """
+    status = read_status(cell_dir)
+    retries = [*status.get("retries", []), {k: status.get(k) for k in ("error", "host", "pid", "updated")}]
+    if (cell_dir / ERROR).exists():
+        (cell_dir / ERROR).rename(cell_dir / f"error-attempt-{len(retries)}.txt")
+    for name in (RESULT, STOP, "eval"):
+        path = cell_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    spec = CellSpec.load(cell_dir)
+    spec.token = uuid.uuid4().hex
+    spec.save(cell_dir)
+    write_json_atomic(cell_dir / STATUS, {"state": "pending", "retries": retries, "updated": time.time()})
+    return len(retries) + 1
 
 
 def error_line(cell_dir: Path) -> str:

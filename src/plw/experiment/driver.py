@@ -3,8 +3,11 @@
 Crash safety rests on three rules. A cell is done only when its result.json exists (written
 atomically, last, by the worker). The driver holds an exclusive lock on the study directory while it
 runs (`plw.experiment.lock`), so on start any cell still marked running belongs to a dead driver: it
-is reset and rerun from scratch. The store is rebuilt from the result.json files on every start, so
-it never disagrees with them, whenever the last driver was killed.
+is reset and rerun (resuming a checkpointed training). The store is rebuilt from the result.json
+files on every start, so it never disagrees with them, whenever the last driver was killed.
+
+Faults that stop the sweep rather than a cell: SIGTERM / SIGUSR1 (running cells checkpoint and stay
+resumable; `Preempted`, exit 75) and a full disk (one line naming the path, exit 2).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from plw import preemption
 from plw.analysis.items import STUDY_ITEMS_FILE as ITEMS_EXPORT
-from plw.errors import PLWError
+from plw.errors import PLWError, WriteError
 from plw.experiment.celldir import (
     CONFIG,
     CellSpec,
@@ -26,6 +30,7 @@ from plw.experiment.celldir import (
     error_line,
     read_json,
     read_result,
+    read_status,
     reset,
     resumable_training,
 )
@@ -67,10 +72,12 @@ def fingerprint(config: TrainConfig, spec_eval: dict) -> str:
 
 
 def worker_env() -> dict[str, str]:
-    """Environment every worker gets: the resolved plw cache, so all cells share tokenisations."""
+    """Environment every worker gets, on any node: the resolved plw cache, so all cells share
+    tokenisations, and the preemption grace period."""
     from plw.models import cache_dir
 
-    return {"PLW_CACHE_DIR": str(cache_dir().expanduser().resolve())}
+    return {"PLW_CACHE_DIR": str(cache_dir().expanduser().resolve()),
+            preemption.GRACE_ENV: repr(preemption.grace_seconds())}  # fmt: skip
 
 
 def make_plan(study: Study, source: str = "study") -> Plan:
@@ -103,7 +110,7 @@ def _classify(cell_dir: Path, spec: CellSpec) -> str:
     if state == "failed":
         old = read_json(cell_dir / "cell.json") or {}
         return "failed" if old.get("fingerprint") == spec.fingerprint else "pending"
-    return "interrupted" if state == "running" else "pending"
+    return "interrupted" if state in ("running", "interrupted") else "pending"
 
 
 def check_study_dir(plan: Plan) -> None:
@@ -151,7 +158,7 @@ def prepare_cell(plan: Plan, cell: Cell) -> Path:
     old_config = cell_dir / CONFIG
     same = old_config.is_file() and old_config.read_text(encoding="utf-8") == config_text
     reset(cell_dir, keep_training=same and resumable_training(cell_dir))
-    old_config.write_text(config_text, encoding="utf-8")
+    write_text_atomic(old_config, config_text, mkdir=False)
     spec = plan.specs[cell.id]
     spec.token = uuid.uuid4().hex
     spec.save(cell_dir)
@@ -215,21 +222,41 @@ def run_plan(
 
         def finished(cell_dir: Path, state: str) -> None:
             cell = by_dir[cell_dir]
-            plan.states[cell.id] = state
+            stop_on_full_disk(cell_dir, state)
+            plan.states[cell.id] = state if state in ("done", "failed") else "interrupted"
             if state == "done":
                 record_done(plan, store, cell)
-            else:
+            elif state == "failed":
                 store.record_failure(plan.study.name, cell.id, error_line(cell_dir))
             write_results_csv(plan, store)
 
         dirs = [prepare_cell(plan, c) for c in todo]
         done_before = [plan.cell_dir(c) for c in plan.cells if plan.states[c.id] == "done"]
         walls = [((read_result(d) or {}).get("run") or {}).get("wall_time_s") for d in done_before]
-        with SweepProgress(
-            len(plan.cells), len(done_before), console, on_finished=finished, walls=walls, todo=len(dirs)
-        ) as progress:
+        with (
+            preemption.handling(watchdog=False),
+            SweepProgress(
+                len(plan.cells), len(done_before), console, on_finished=finished, walls=walls, todo=len(dirs)
+            ) as progress,
+        ):
             executor.run(dirs, progress)
+            if preemption.requested():
+                stopped = sum(plan.states[c.id] == "interrupted" for c in todo)
+                raise preemption.Preempted(
+                    f"preempted by {preemption.requested()}: {stopped} running cell(s) saved a checkpoint "
+                    "and stay resumable, finished cells are kept; rerun the same command to resume"
+                )
     return plan.states
+
+
+def stop_on_full_disk(cell_dir: Path, state: str) -> None:
+    """A cell stopped because the disk is full: stop the sweep in one line naming the path (exit 2),
+    since every other cell would fail the same way. The cell stays resumable."""
+    status = read_status(cell_dir)
+    if state == "interrupted" and status.get("disk_full"):
+        raise PLWError(str(status.get("reason") or f"{cell_dir}: cannot write: disk full"))
+    if state == "disk_full":
+        raise WriteError(cell_dir, "No space left on device (the worker could not record it)", disk_full=True)
 
 
 def _write_study_yaml(plan: Plan) -> None:
@@ -267,7 +294,7 @@ def make_executor(
         import_ray()  # a missing optional extra fails before any work, not after validation
         res = study.resources
         return RayExecutor(ray_address, cpus_per_cell=res.cpus_per_cell, gpus_per_cell=res.gpus_per_cell,
-                           runner=runner)  # fmt: skip
+                           runner=runner, max_retries=res.max_retries)  # fmt: skip
     raise PLWError(f"--executor: unknown executor {name!r}; use local or ray")
 
 

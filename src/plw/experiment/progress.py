@@ -117,6 +117,11 @@ class SweepProgress:
         when = f"ETA {format_duration(eta)}" if eta is not None else "ETA after the first cell"
         return f"grid: {done} done, {failed} failed, {waiting} queued, {when}"
 
+    def retrying(self, cell_dir: Path, cause: str, attempt: int) -> None:
+        """A cell's worker died; it runs again (attempt 2, 3, ...) from its last checkpoint."""
+        line = f"[yellow]retry[/]  {cell_dir.name} (attempt {attempt}): {cause}"
+        self.console.print(line, highlight=False, soft_wrap=True)  # one line, in logs too
+
     def finished(self, cell_dir: Path, state: str) -> None:
         if self.on_finished is not None:
             self.on_finished(cell_dir, state)
@@ -137,8 +142,12 @@ class SweepProgress:
             self.console.print(
                 f"[green]done[/]   {cell_dir.name} ({format_duration(wall)}){rest}", highlight=False
             )
-        else:
+        elif state == "failed":
             self.console.print(f"[red]failed[/] {cell_dir.name}: {error_line(cell_dir)}", highlight=False)
+        else:  # preempted (the driver says so once all have stopped)
+            why = read_status(cell_dir).get("reason") or "stopped before it finished"
+            line = f"[magenta]stopped[/] {cell_dir.name}: {why}; resumable"
+            self.console.print(line, highlight=False, soft_wrap=True)
         self.poll()
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plw import preemption
 from plw.experiment.celldir import CONFIG, CellSpec, finished_training, set_stage, write_status
 
 log = logging.getLogger("plw.experiment")
@@ -83,9 +84,23 @@ def launch_training(launcher: list[str], cell_dir: Path, config) -> dict[str, An
     """
     command = [*launcher, "-m", "plw", "train", str(cell_dir / CONFIG)]
     log.info("launching: %s", " ".join(command))
-    completed = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"training command exited with code {completed.returncode}: {' '.join(command)}")
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    forwarded = False
+    while True:
+        try:
+            code = process.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            # A preempted worker passes the signal on: the launched processes checkpoint and exit.
+            signum = preemption.requested_signal()
+            if signum is not None and not forwarded:
+                process.send_signal(signum)
+                forwarded = True
+    if code != 0 and preemption.requested():
+        why = f"preempted by {preemption.requested()}: the launched training exited {code}"
+        raise preemption.Preempted(why)
+    if code != 0:
+        raise RuntimeError(f"training command exited with code {code}: {' '.join(command)}")
     return json.loads((Path(config.output_dir) / "metrics.json").read_text())
 
 
@@ -110,6 +125,12 @@ def step_reporter(cell_dir: Path, every_s: float = 2.0):
     return StepReporter()
 
 
+def _stage(cell_dir: Path, name: str) -> None:
+    """Enter a stage; a preempted cell stops here, between stages, or in training at a step boundary."""
+    preemption.check()
+    set_stage(cell_dir, name)
+
+
 def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
     """Train the cell's model, evaluate it and measure it.
 
@@ -124,7 +145,7 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
 
     settings = EvalSettings.model_validate(spec.eval)
     config = load_config(TrainConfig, cell_dir / CONFIG)
-    set_stage(cell_dir, "train")
+    _stage(cell_dir, "train")
     start = time.time()
     reused = finished_training(cell_dir)  # the driver keeps train/ only for an unchanged config
     if reused:
@@ -149,11 +170,11 @@ def run_cell(spec: CellSpec, cell_dir: Path) -> dict[str, Any]:
             train_dir / "model", spec.base_model, config.tokenizer or config.model, config.chat_template
         )
     if settings.tasks:
-        set_stage(cell_dir, "eval")
+        _stage(cell_dir, "eval")
         start = time.time()
         rows += evaluate_cell(settings, (model, tokenizer), cell_dir / "eval")
         run["eval_time_s"] = time.time() - start
-    set_stage(cell_dir, "mechanisms")
+    _stage(cell_dir, "mechanisms")
     start = time.time()
     measured, layers = measure(config, train_dir, settings, spec.base_model, model=model, tokenizer=tokenizer)
     rows += measured

@@ -58,6 +58,8 @@ def _row(plan: Plan, index: int, cell, state: str, now: float) -> dict[str, Any]
         row["note"] = error_line(cell_dir)[:100]
     elif state == "changed":
         row["note"] = "finished under other settings"
+    elif state == "interrupted":  # why, when it stopped itself (preempted, disk full)
+        row["note"] = str(read_status(cell_dir).get("reason") or "")[:100]
     return row
 
 

@@ -178,6 +178,12 @@ class Resources(Strict):
 
     cpus_per_cell: float = Field(1.0, gt=0, description="CPUs reserved per cell")
     gpus_per_cell: float = Field(0.0, ge=0, description="GPUs reserved per cell (fractions share a GPU)")
+    max_retries: int = Field(
+        2,
+        ge=0,
+        description="Ray: times a cell whose worker process or node died is run again, resuming from its "
+        "last complete checkpoint (its own errors are not retried)",
+    )
     launcher: list[str] = Field(
         default_factory=list,
         description="command prefix for multi-process training, e.g. [torchrun, --nproc_per_node=4]; the "
