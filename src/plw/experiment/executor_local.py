@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from plw import preemption
-from plw.experiment.celldir import LOG, cell_state, mark_failed
+from plw.experiment.celldir import LOG, cell_state, mark_failed, mark_interrupted
 from plw.experiment.worker import EXIT_CODES, Runner, execute_cell
 
 DRIVER_PID_ENV = "PLW_SWEEP_DRIVER_PID"
@@ -135,6 +135,10 @@ class LocalExecutor:
             return state
         if returncode == EXIT_CODES["disk_full"]:
             return "disk_full"
+        if forwarded is not None:  # preempted, and killed after the grace period: still resumable
+            why = f"preempted by {preemption.requested()}: killed after the grace period"
+            mark_interrupted(cell_dir, why)
+            return "interrupted"
         return record_crash(cell_dir, exit_reason(returncode))
 
 
