@@ -54,3 +54,20 @@ def fake_env(monkeypatch):
     """Let worker subprocesses import sweep_fakes."""
     path = os.environ.get("PYTHONPATH")
     monkeypatch.setenv("PYTHONPATH", str(HERE) + (os.pathsep + path if path else ""))
+
+
+@pytest.fixture(scope="session")
+def fault_reference(tmp_path_factory):
+    """The fault tests' study (fault_support.overrides) run once without a fault, by the local
+    executor: the study directory whose results every faulted and resumed run must equal."""
+    from fault_support import TINY, overrides
+
+    from plw.experiment.driver import run_sweep
+    from plw.experiment.study import load_study
+
+    out = tmp_path_factory.mktemp("fault-reference") / "study"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PLW_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "plw-cache"))
+        states = run_sweep(load_study(TINY, overrides(out)), source=str(TINY), executor="local")
+    assert set(states.values()) == {"done"}, states
+    return out
