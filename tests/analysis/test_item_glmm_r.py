@@ -86,7 +86,7 @@ def _compare(frame: pd.DataFrame, family: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("seed_sd", "rng"), [(0.6, 17), (0.2, 17)], ids=["seed-sd-inside", "seed-sd-at-0"])
 def test_binomial_matches_glmer(tmp_path, seed_sd, rng):
     # The second draw puts the seed sd on the boundary in both fits (plw exactly 0, lme4 ~1e-4).
-    frame = simulate_items(n_seeds=3, n_benchmarks=3, n_items=150, cell_sd=0.3, seed_sd=seed_sd, rng=rng)
+    frame = simulate_items(n_seeds=3, n_benchmarks=3, n_items=80, cell_sd=0.3, seed_sd=seed_sd, rng=rng)
     _compare(frame, "binomial", tmp_path)
 
 
