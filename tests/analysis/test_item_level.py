@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from plw.analysis.results import COLUMNS
 from plw.analysis.summary import analyze_study
 from plw.cli.main import app
 
@@ -35,19 +36,7 @@ def _study(tmp_path, n_items=60, seeds=2, rng_seed=0):
                     (cell, bench, str(i), "margin", v + rng.normal(0, 0.1), "") for i, v in enumerate(y)
                 ]
                 results.append(("s", cell, "m", "d", plw, seed, "none", bench, metric, y.mean(), ""))
-    cols = [
-        "study",
-        "cell",
-        "model",
-        "dataset",
-        "plw",
-        "seed",
-        "regularizer",
-        "task",
-        "metric",
-        "value",
-        "stderr",
-    ]
+    cols = list(COLUMNS)  # the results table schema (docs/results-schema.md)
     pd.DataFrame(results, columns=cols).to_csv(tmp_path / "s.csv", index=False)
     frame = pd.DataFrame(items, columns=["cell", "task", "item", "metric", "value", "item_hash"])
     (tmp_path / "s-items.csv.gz").write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
