@@ -4,7 +4,7 @@ Entry points: `results.load_results` (read a results table), `summary.analyze_re
 `summary.analyze_study` (the whole analysis as a JSON-ready dict). See docs/analysis.md.
 """
 
-from importlib import import_module
+from plw.lazy import lazy_exports
 
 _LAZY = {
     "load_results": "plw.analysis.results",
@@ -15,9 +15,5 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    # Lazy so that `import plw.analysis.results` does not pull in statsmodels.
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'plw.analysis' has no attribute {name!r}")
+# Lazy so that `import plw.analysis.results` does not pull in statsmodels.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

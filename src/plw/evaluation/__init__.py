@@ -11,7 +11,7 @@ AlpacaEval-style judged win rates, behind one small model interface.
 Heavy modules load lazily so importing this package stays cheap.
 """
 
-from importlib import import_module
+from plw.lazy import lazy_exports
 
 _LAZY = {
     "evaluate": "plw.evaluation.run",
@@ -28,8 +28,5 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'plw.evaluation' has no attribute {name!r}")
+# Lazy so that importing the package (or one light module of it) pulls in no heavy dependency.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

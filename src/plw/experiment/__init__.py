@@ -9,7 +9,7 @@ distance, loss RSD, validation loss, memorisation), `store` (results.sqlite), `s
 `progress`. See docs/sweeps.md.
 """
 
-from importlib import import_module
+from plw.lazy import lazy_exports
 
 _LAZY = {
     "Study": "plw.experiment.study",
@@ -25,8 +25,5 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'plw.experiment' has no attribute {name!r}")
+# Lazy so that importing the package (or one light module of it) pulls in no heavy dependency.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
