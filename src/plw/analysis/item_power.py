@@ -30,6 +30,7 @@ import pandas as pd
 from plw.analysis.fit import critical
 from plw.analysis.item_scale import item_curvature, item_logit
 from plw.analysis.power import Design
+from plw.analysis.results import CELL_COLUMNS
 from plw.analysis.transform import expit, plw_to_w, w_to_plw
 
 ItemDesign = Design
@@ -160,19 +161,7 @@ def simulate_items(design: ItemDesign, effect: ItemEffect, rng: np.random.Genera
     frame["benchmark"] = np.tile(bench, n_cells)
     frame["item"] = np.tile(item_ids, n_cells)
     frame["value"] = value.reshape(-1).astype(float)
-    columns = [
-        "cell",
-        "model",
-        "dataset",
-        "plw",
-        "seed",
-        "regularizer",
-        "benchmark",
-        "item",
-        "metric",
-        "value",
-    ]
-    return frame[columns]
+    return frame[[*CELL_COLUMNS[1:], "benchmark", "item", "metric", "value"]]
 
 
 def analyse_items(frame: pd.DataFrame, effect: ItemEffect, alpha: float) -> dict:

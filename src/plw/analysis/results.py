@@ -31,19 +31,11 @@ DEFAULTS = {
     "regularizer": "none",
     "stderr": float("nan"),
 }
-COLUMNS = (
-    "study",
-    "cell",
-    "model",
-    "dataset",
-    "plw",
-    "seed",
-    "regularizer",
-    "task",
-    "metric",
-    "value",
-    "stderr",
-)
+CELL_COLUMNS = ("study", "cell", "model", "dataset", "plw", "seed", "regularizer")
+"""The columns that say which cell a row belongs to; every per-cell table (results, scores, simulated
+items) starts with them."""
+COLUMNS = (*CELL_COLUMNS, "task", "metric", "value", "stderr")
+"""The results table's columns, in order (extra factors go in before `task`)."""
 
 
 def resolve_results_path(path: str | Path) -> Path:

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 
 import pandas as pd
 
+from plw.analysis.results import CELL_COLUMNS
 from plw.errors import PLWError
 
 PRIMARY_METRICS: dict[str, str] = {
@@ -47,18 +48,7 @@ SCALES: dict[tuple[str, str], float] = {("wmt*", "bleu"): 100.0}
 NOT_SCORED = ("train", "retention")
 """Tasks kept out of the GLMM: mechanism measures, and retention (an NLL, lower is better)."""
 
-SCORE_COLUMNS = (
-    "study",
-    "cell",
-    "model",
-    "dataset",
-    "plw",
-    "seed",
-    "regularizer",
-    "benchmark",
-    "metric",
-    "score",
-)
+SCORE_COLUMNS = (*CELL_COLUMNS, "benchmark", "metric", "score")
 
 
 def _lookup(table: dict, task: str):
