@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from plw.errors import PLWError
 from plw.experiment.celldir import ERROR, RESULT, read_status, write_status
-from plw.experiment.driver import make_plan, run_sweep, study_lock
+from plw.experiment.driver import fingerprint, make_plan, run_sweep, study_lock
 from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.status import study_status
 from plw.experiment.store import RESULT_COLUMNS, ResultStore
@@ -96,6 +96,20 @@ def test_changed_settings_of_a_finished_cell_are_an_error(make_study):
     run(make_study())
     with pytest.raises(PLWError, match="other train/eval settings"):
         run(make_study(train={"max_steps": 2}))
+
+
+def test_fingerprint_of_a_fixed_config_never_changes():
+    # Finished cells stay done only while their fingerprint does: these values are what plw computed
+    # before the driver was split, so a change here would rerun every finished cell of every study.
+    from plw.training.config import TrainConfig
+
+    data = {"model": "hf-internal-testing/tiny-random-gpt2", "data": {"path": "alpaca"},
+            "prompt_loss_weight": 0.1, "seed": 3}  # fmt: skip
+    config = TrainConfig.model_validate({**data, "output_dir": "/tmp/x"})
+    moved = TrainConfig.model_validate({**data, "output_dir": "/elsewhere"})
+    evaluation = {"tasks": ["arc_easy"], "limit": 5, "data_dir": None}
+    assert fingerprint(config, evaluation) == fingerprint(moved, evaluation) == "a1402dca58957178"
+    assert fingerprint(config, {}) == "900e93e7aafde9aa"
 
 
 def test_a_second_driver_on_the_same_study_is_refused(make_study):
