@@ -1,13 +1,15 @@
-"""The one entry point of the weighted next-token loss: `NextTokenLoss`.
+"""The one entry point of the weighted next-token loss: `NextTokenLoss(LossConfig)`.
 
 Training and the public `plw_loss` share it. Per-token float weights are the only carrier of PLW (and
 of the completion weight, or any other weighting): the loss object runs the model, computes
 
     weighted_sum = sum_t w_t * ce_t
 
-over the shifted positions, and returns it with the per-token NLL; the caller divides by a
-normaliser (`plw.loss.weighted.normaliser`), which under gradient accumulation and several
-processes is a total over the whole optimizer step, so only the caller can know it.
+over the shifted positions, and divides it by a normaliser (`config.normalizer`, see
+`plw.loss.weighted`). Under gradient accumulation and several processes the normaliser is a total
+over the whole optimizer step, which only the trainer sees: it sums `NextTokenLoss.normaliser` over
+the step's micro-batches, gathers it across processes and passes it as `denominator`; without one,
+a micro-batch is divided by its own normaliser.
 
 How the sum is computed (the path) is chosen once per model, on the first call:
 
@@ -32,11 +34,12 @@ from torch import Tensor, nn
 
 from plw.loss import kernels
 from plw.loss.chunked import chunked_weighted_ce
+from plw.loss.config import LOSS_IMPLS, LossConfig
 from plw.loss.head import hidden_states_instead_of_logits, supports_chunked_loss, unwrap_model
-from plw.loss.weighted import logits_weighted_ce, shift_targets
+from plw.loss.weighted import divide, logits_weighted_ce, normaliser, shift_targets
 
+__all__ = ["LOSS_IMPLS", "LossConfig", "NextTokenLoss", "NextTokenResult"]  # LOSS_IMPLS: older imports
 logger = logging.getLogger("plw.loss")
-LOSS_IMPLS: tuple[str, ...] = ("auto", "chunked", "full", "cce", "liger")
 
 
 @dataclass
@@ -52,6 +55,8 @@ class NextTokenResult:
             loss); NaN where the target is ignored.
         targets: [B, T-1] the shifted labels (-100 where nothing is predicted).
         weights: [B, T-1] float32 the shifted weights, 0 where the target is ignored.
+        loss: float32 scalar weighted_sum / denominator (`plw.loss.weighted.divide`: 0, with a
+            gradient path, when nothing is weighted), differentiable.
     """
 
     outputs: Any
@@ -59,31 +64,45 @@ class NextTokenResult:
     nll: Tensor
     targets: Tensor
     weights: Tensor
+    loss: Tensor
 
 
 class NextTokenLoss:
-    """The weighted next-token loss of a causal LM; owns the choice of path and the head swap.
+    """The weighted next-token loss of a causal LM: owns the path, the head swap and the division.
 
     Args:
-        impl: "auto", "chunked", "full", "cce" or "liger" (see the module docstring).
-        chunk_size: tokens per [chunk, vocab] block of logits on the chunked path.
-        label_smoothing: per-token label smoothing, applied before weighting.
+        config: the loss settings (`plw.loss.config.LossConfig`; the Minkowski ones are not used
+            here). The older form `NextTokenLoss(impl, chunk_size=..., label_smoothing=...)`, an impl
+            string with the normaliser "weight_sum", still works while trainers move to LossConfig.
+        chunk_size, label_smoothing: the older form only.
     """
 
-    def __init__(self, impl: str = "auto", *, chunk_size: int = 1024, label_smoothing: float = 0.0):
-        if impl not in LOSS_IMPLS:
-            raise ValueError(f"loss_impl must be one of {', '.join(LOSS_IMPLS)}, got {impl!r}")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        self.impl = impl
-        self.chunk_size = chunk_size
-        self.label_smoothing = label_smoothing
+    def __init__(
+        self,
+        config: LossConfig | str = "auto",
+        *,
+        chunk_size: int | None = None,
+        label_smoothing: float | None = None,
+    ):
+        if isinstance(config, LossConfig):
+            if chunk_size is not None or label_smoothing is not None:
+                raise TypeError("give chunk_size and label_smoothing in the LossConfig, not beside it")
+            self.config = config
+        else:
+            self.config = _older_form(config, chunk_size, label_smoothing)
         self.path: str | None = None  # chosen on the first call (or `path_for`)
 
     def __call__(
-        self, model: nn.Module, model_inputs: dict[str, Any], labels: Tensor, loss_weights: Tensor
+        self,
+        model: nn.Module,
+        model_inputs: dict[str, Any],
+        labels: Tensor,
+        loss_weights: Tensor,
+        *,
+        completion_mask: Tensor | None = None,
+        denominator: Tensor | float | None = None,
     ) -> NextTokenResult:
-        """Run `model(**model_inputs, use_cache=False)` and weigh its next-token losses.
+        """Run `model(**model_inputs, use_cache=False)`, weigh its next-token losses and divide.
 
         Args:
             model: the model as the trainer holds it (DDP / accelerate / peft wrappers are fine).
@@ -91,17 +110,35 @@ class NextTokenLoss:
                 labels: the model must not compute its own loss.
             labels: [B, T] token ids, -100 where nothing is predicted.
             loss_weights: [B, T] float weight of predicting each token.
+            completion_mask: [B, T] 1 on completion tokens; needed for the normaliser "completion"
+                when no denominator is given.
+            denominator: the normaliser to divide by, e.g. `normaliser` summed over an optimizer
+                step and across processes; None divides by this batch's own normaliser.
         """
         targets, weights = shift_targets(labels, loss_weights)
         path = self.path_for(model)
+        eps = self.config.label_smoothing
         if path == "full":
             outputs = model(**model_inputs, use_cache=False)
-            weighted_sum, nll = logits_weighted_ce(
-                outputs.logits[:, :-1, :], targets, weights, self.label_smoothing
-            )
+            weighted_sum, nll = logits_weighted_ce(outputs.logits[:, :-1, :], targets, weights, eps)
         else:
             outputs, weighted_sum, nll = self._fused(model, model_inputs, targets, weights, path)
-        return NextTokenResult(outputs, weighted_sum, nll, targets, weights)
+        if denominator is None:
+            denominator = self.normaliser(labels, loss_weights, completion_mask)
+        loss = divide(weighted_sum, denominator)
+        return NextTokenResult(outputs, weighted_sum, nll, targets, weights, loss)
+
+    def normaliser(
+        self, labels: Tensor, loss_weights: Tensor, completion_mask: Tensor | None = None
+    ) -> Tensor:
+        """A micro-batch's share of the denominator under `config.normalizer` (a float32 scalar).
+
+        Args:
+            labels: [B, T] token ids, -100 where nothing is predicted.
+            loss_weights: [B, T] float weights.
+            completion_mask: [B, T] 1 on completion tokens; needed for the normaliser "completion".
+        """
+        return normaliser(loss_weights, labels, completion_mask, self.config.normalizer)
 
     def path_for(self, model: nn.Module) -> str:
         """The path for `model`: chosen on the first call, then kept (one model per loss object)."""
@@ -110,29 +147,30 @@ class NextTokenLoss:
         return self.path
 
     def _choose(self, model: nn.Module) -> str:
-        if self.impl == "full":
+        impl = self.config.impl
+        if impl == "full":
             return "full"
         ok, reason = supports_chunked_loss(model)
         if not ok:
-            if self.impl == "chunked":
+            if impl == "chunked":
                 raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
-            logger.warning("plw: full-logit loss (%s loss unavailable: %s)", self.impl, reason)
+            logger.warning("plw: full-logit loss (%s loss unavailable: %s)", impl, reason)
             return "full"
-        if self.impl in ("auto", "chunked"):
+        if impl in ("auto", "chunked"):
             return "chunked"
         head = unwrap_model(model).get_output_embeddings()
         # Looked up on the module at call time, so tests can stand in for an installed library.
         why = kernels.unavailable(
-            self.impl,
+            impl,
             head.weight.device,
             has_bias=head.bias is not None,
-            label_smoothing=self.label_smoothing,
+            label_smoothing=self.config.label_smoothing,
         )
         if why is not None:
-            logger.warning("plw: chunked loss instead of %s: %s", self.impl, why)
+            logger.warning("plw: chunked loss instead of %s: %s", impl, why)
             return "chunked"
-        logger.info("plw: %s kernel for the weighted loss", self.impl)
-        return self.impl
+        logger.info("plw: %s kernel for the weighted loss", impl)
+        return impl
 
     def _fused(self, model, model_inputs, targets: Tensor, weights: Tensor, path: str):
         """Hidden states from the model's own forward, then head + weighted CE without full logits."""
@@ -141,11 +179,23 @@ class NextTokenLoss:
         hidden = outputs.logits[:, :-1, :]
         args = (hidden.reshape(-1, hidden.size(-1)), head_weight, head_bias, targets.reshape(-1),
                 weights.reshape(-1))  # fmt: skip
+        eps = self.config.label_smoothing
         if path == "chunked":
             weighted_sum, nll = chunked_weighted_ce(
-                *args, label_smoothing=self.label_smoothing, chunk_size=self.chunk_size
+                *args, label_smoothing=eps, chunk_size=self.config.chunk_size
             )
         else:
-            weighted_sum, nll = kernels.kernel_weighted_ce(path, *args, label_smoothing=self.label_smoothing)
+            weighted_sum, nll = kernels.kernel_weighted_ce(path, *args, label_smoothing=eps)
         outputs.logits = None
         return outputs, weighted_sum, nll.view(targets.shape)
+
+
+def _older_form(impl: str, chunk_size: int | None, label_smoothing: float | None) -> LossConfig:
+    """The LossConfig of `NextTokenLoss(impl, chunk_size=..., label_smoothing=...)`, with that form's
+    error messages (trainers and their tests still match on them)."""
+    if impl not in LOSS_IMPLS:
+        raise ValueError(f"loss_impl must be one of {', '.join(LOSS_IMPLS)}, got {impl!r}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    given = {"chunk_size": chunk_size, "label_smoothing": label_smoothing}
+    return LossConfig(impl=impl, **{k: v for k, v in given.items() if v is not None})

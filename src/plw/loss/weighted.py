@@ -26,7 +26,7 @@ over-weighted; `normaliser()` computes a micro-batch's share and the trainer sum
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from plw.batch import IGNORE_INDEX
 __all__ = [
     "IGNORE_INDEX",  # re-exported from plw.batch for older imports
     "NORMALIZERS",
+    "Normalizer",
     "divide",
     "logits_weighted_ce",
     "normaliser",
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 Normalizer = Literal["weight_sum", "nonzero", "completion"]
-NORMALIZERS: tuple[str, ...] = ("weight_sum", "nonzero", "completion")
+NORMALIZERS: tuple[str, ...] = get_args(Normalizer)
 
 
 def shift_targets(labels: torch.Tensor, loss_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
