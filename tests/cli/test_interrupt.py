@@ -18,10 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import write_study
-
-import plw.experiment.driver
-from plw.experiment.executor_local import LocalExecutor
+from support import write_study
 
 HERE = Path(__file__).resolve().parent
 MESSAGE = "interrupted: finished work is kept; rerun the same command to resume"
@@ -70,7 +67,7 @@ def default_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_ctrl_c_during_a_sweep_cell(plw_cli, tmp_path, monkeypatch, default_sigint):
+def test_ctrl_c_during_a_sweep_cell(plw_cli, tmp_path, in_process, default_sigint):
     working = threading.Event()
 
     def cell(spec, cell_dir):
@@ -82,9 +79,7 @@ def test_ctrl_c_during_a_sweep_cell(plw_cli, tmp_path, monkeypatch, default_sigi
         if working.wait(timeout=30):
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(
-        plw.experiment.driver, "make_executor", lambda *a, **k: LocalExecutor(cell, isolate=False)
-    )
+    in_process(cell)
     threading.Thread(target=press_ctrl_c, daemon=True).start()
     code, _, err = plw_cli("sweep", write_study(tmp_path))
     assert code == 130 and err.strip().splitlines()[-1] == MESSAGE and "Traceback" not in err, err

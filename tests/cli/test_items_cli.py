@@ -8,11 +8,9 @@ import logging
 
 import pandas as pd
 import pytest
-from cli_support import assert_one_line_error, write_study
+from support import assert_one_line_error, write_study
 
-import plw.experiment.driver
 from plw.experiment.celldir import RESULT, read_json
-from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.store import ResultStore, open_store
 
 CALLS: list[str] = []
@@ -29,10 +27,9 @@ def cell_with_items(spec, cell_dir) -> dict:
 
 
 @pytest.fixture
-def cells(monkeypatch):
+def cells(in_process):
     CALLS.clear()
-    executor = LocalExecutor(cell_with_items, isolate=False)
-    monkeypatch.setattr(plw.experiment.driver, "make_executor", lambda *a, **k: executor)
+    in_process(cell_with_items)
     return CALLS
 
 

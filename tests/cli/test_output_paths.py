@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import RECORDS, assert_one_line_error, leftovers, write_records
+from support import RECORDS, assert_one_line_error, leftovers, write_records
 
 
 @pytest.fixture

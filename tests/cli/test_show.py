@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import assert_one_line_error
+from support import assert_one_line_error
 
 from plw.config import validate
 from plw.training.config import TrainConfig

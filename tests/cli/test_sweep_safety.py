@@ -9,19 +9,15 @@ import os
 
 import pandas as pd
 import pytest
-from cli_support import assert_one_line_error, fake_cell, leftovers, write_study
+from support import assert_one_line_error, fake_cell, leftovers, write_study
 
-import plw.experiment.driver
-from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.store import ResultStore
 
 
 @pytest.fixture
-def fake_cells(monkeypatch):
+def fake_cells(in_process):
     """`plw sweep` runs cells in-process with a runner that trains nothing."""
-    monkeypatch.setattr(
-        plw.experiment.driver, "make_executor", lambda *a, **k: LocalExecutor(fake_cell, isolate=False)
-    )
+    in_process(fake_cell)
 
 
 @pytest.fixture
