@@ -1,13 +1,16 @@
-"""Check a whole study before anything runs: models, data, tasks, and every cell's TrainConfig.
+"""Check a study's expanded cells before anything runs: models, data, tasks, and every cell's TrainConfig.
 
-Hub ids and dataset presets are accepted offline (they are only fetched when a cell runs); local
-paths must exist. Extra factors (`factors.train.<path>`) must name a TrainConfig setting that no other
-part of the study sets, and each of their values must give a valid TrainConfig. Every problem is a
-one-line `PLWError` naming the study key (`factors.train.learning_rate[2]: ...`).
+`check_cells` is one pass over the cells `plw.experiment.cells.expand` gave, and it returns the
+TrainConfig it validated for each cell, so planning never builds a config twice. Hub ids and dataset
+presets are accepted offline (they are only fetched when a cell runs); local paths must exist. Extra
+factors (`factors.train.<path>`) must name a TrainConfig setting that no other part of the study
+sets, and each of their values must give a valid TrainConfig. Every problem is a one-line `PLWError`
+naming the study key (`factors.train.learning_rate[2]: ...`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,11 +24,18 @@ from plw.training.config import DataConfig, TrainConfig
 _REG_FIELD = {"minkowski": "minkowski_lambda"}
 
 
-def check_study(study: Study, source: str = "study") -> list[Cell]:
-    """Validate the study and return its cells in run order.
+def check_cells(
+    study: Study, cells: list[Cell], output_dir: Callable[[Cell], Path], source: str = "study"
+) -> dict[str, TrainConfig]:
+    """Validate a study's cells in one pass and return each cell's TrainConfig, by cell id.
+
+    Study-wide settings come first, each checked once (factor paths, then every model and dataset
+    the cells use, then `eval:`), so a bad model is named by its key, not by the first cell using it.
 
     Args:
         study: a structurally valid study (see `load_study`).
+        cells: its cells, from `expand`.
+        output_dir: where a cell's training writes (its TrainConfig's output_dir).
         source: the study file, for messages.
 
     Raises:
@@ -35,14 +45,22 @@ def check_study(study: Study, source: str = "study") -> list[Cell]:
         problem = path_problem(path)
         if problem:
             raise PLWError(f"{source}: factors.train.{path}: {problem}")
-    cells = expand(study, source)
     for value in sorted({c.model for c in cells}):
         _check_model(study, value, source)
     for value in sorted({c.dataset for c in cells}):
         _check_dataset(study, value, source)
     _check_eval(study, source)
-    for cell in cells:
-        cell_config(study, cell, Path("cell"), source)
+    return {cell.id: cell_config(study, cell, output_dir(cell), source) for cell in cells}
+
+
+def check_study(study: Study, source: str = "study") -> list[Cell]:
+    """Validate the study and return its cells in run order: `expand`, then `check_cells`.
+
+    Raises:
+        PLWError: the first problem found, naming its key.
+    """
+    cells = expand(study, source)
+    check_cells(study, cells, lambda _: Path("cell"), source)
     return cells
 
 
