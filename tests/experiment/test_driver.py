@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from plw.errors import PLWError
 from plw.experiment.celldir import ERROR, RESULT, read_status, write_status
-from plw.experiment.driver import fingerprint, make_plan, run_sweep, study_lock
+from plw.experiment.driver import run_sweep
 from plw.experiment.executor_local import LocalExecutor
+from plw.experiment.lock import study_lock
+from plw.experiment.plan import fingerprint, make_plan
 from plw.experiment.status import study_status
 from plw.experiment.store import RESULT_COLUMNS, ResultStore
 

@@ -42,7 +42,8 @@ def sweep_command(
     ),
 ) -> None:
     """Run every cell of a study that has not finished; rerun the same command to resume."""
-    from plw.experiment.driver import check_study_dir, make_plan, run_sweep
+    from plw.experiment.driver import check_study_dir, run_sweep
+    from plw.experiment.plan import make_plan
     from plw.experiment.status import load_target
     from plw.preemption import set_grace
 

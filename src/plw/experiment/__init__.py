@@ -17,7 +17,7 @@ _LAZY = {
     "Cell": "plw.experiment.cells",
     "expand": "plw.experiment.cells",
     "check_study": "plw.experiment.validate",
-    "make_plan": "plw.experiment.driver",
+    "make_plan": "plw.experiment.plan",
     "run_sweep": "plw.experiment.driver",
     "ResultStore": "plw.experiment.store",
     "study_status": "plw.experiment.status",

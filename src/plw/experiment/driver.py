@@ -1,4 +1,4 @@
-"""The sweep driver: validate, work out what is left, run it, and keep the results store current.
+"""The sweep driver: run what is left of a plan (`plw.experiment.plan`) and keep the results store current.
 
 Crash safety rests on three rules. A cell is done only when its result.json exists (written
 atomically, last, by the worker). The driver holds an exclusive lock on the study directory while it
@@ -12,10 +12,7 @@ resumable; `Preempted`, exit 75) and a full disk (one line naming the path, exit
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -23,94 +20,15 @@ from rich.console import Console
 from plw import preemption
 from plw.analysis.items import STUDY_ITEMS_FILE as ITEMS_EXPORT
 from plw.errors import PLWError, WriteError
-from plw.experiment.celldir import (
-    CONFIG,
-    CellSpec,
-    cell_state,
-    error_line,
-    read_json,
-    read_result,
-    read_status,
-    reset,
-    resumable_training,
-)
+from plw.experiment.celldir import CONFIG, error_line, read_result, read_status, reset, resumable_training
 from plw.experiment.cells import Cell, absolute_path
 from plw.experiment.imported import import_cells
-from plw.experiment.lock import lock_held, study_lock  # noqa: F401 (lock_held: plw status)
+from plw.experiment.lock import study_lock
+from plw.experiment.plan import Plan, make_plan
 from plw.experiment.store import ResultStore, export
 from plw.experiment.store_items import cell_items, export_items
 from plw.experiment.study import Study
-from plw.experiment.validate import cell_config, check_study
 from plw.files import check_output_path, write_text_atomic
-from plw.training.config import TrainConfig
-
-
-@dataclass
-class Plan:
-    """A validated study and where each of its cells stands."""
-
-    study: Study
-    source: str
-    cells: list[Cell]
-    configs: dict[str, TrainConfig]
-    specs: dict[str, CellSpec]
-    states: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def study_dir(self) -> Path:
-        # Absolute: Ray workers do not share the driver's working directory.
-        return self.study.directory().resolve()
-
-    def cell_dir(self, cell: Cell | str) -> Path:
-        return self.study_dir / "cells" / (cell if isinstance(cell, str) else cell.id)
-
-
-def fingerprint(config: TrainConfig, spec_eval: dict) -> str:
-    """Hash of what determines a cell's results: its TrainConfig (bar output_dir) and eval settings."""
-    body = {"train": config.model_dump(mode="json", exclude={"output_dir"}), "eval": spec_eval}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def worker_env() -> dict[str, str]:
-    """Environment every worker gets, on any node: the resolved plw cache, so all cells share
-    tokenisations, and the preemption grace period."""
-    from plw.models import cache_dir
-
-    return {"PLW_CACHE_DIR": str(cache_dir().expanduser().resolve()),
-            preemption.GRACE_ENV: repr(preemption.grace_seconds())}  # fmt: skip
-
-
-def make_plan(study: Study, source: str = "study") -> Plan:
-    """Validate the study, resolve every cell's config and spec, and classify the cells.
-
-    States: done, failed, interrupted (marked running but no driver holds the study), changed (done
-    under another configuration), pending.
-    """
-    cells = check_study(study, source)
-    evaluation = study.eval.model_dump(mode="json")
-    if evaluation["data_dir"]:
-        evaluation["data_dir"] = absolute_path(evaluation["data_dir"])
-    plan = Plan(study, source, cells, {}, {})
-    for cell in cells:
-        config = cell_config(study, cell, plan.cell_dir(cell) / "train", source)
-        plan.configs[cell.id] = config
-        plan.specs[cell.id] = CellSpec(
-            study=study.name, id=cell.id, factors=cell.factors(), base_model=config.model, eval=evaluation,
-            keep_model=study.keep_models, fingerprint=fingerprint(config, evaluation), env=worker_env(),
-            launcher=list(study.resources.launcher),
-        )  # fmt: skip
-        plan.states[cell.id] = _classify(plan.cell_dir(cell), plan.specs[cell.id])
-    return plan
-
-
-def _classify(cell_dir: Path, spec: CellSpec) -> str:
-    state = cell_state(cell_dir)
-    if state == "done":
-        return "done" if read_result(cell_dir).get("fingerprint") == spec.fingerprint else "changed"
-    if state == "failed":
-        old = read_json(cell_dir / "cell.json") or {}
-        return "failed" if old.get("fingerprint") == spec.fingerprint else "pending"
-    return "interrupted" if state in ("running", "interrupted") else "pending"
 
 
 def check_study_dir(plan: Plan) -> None:
@@ -211,7 +129,7 @@ def run_plan(
     with study_lock(plan.study_dir):
         if imports is not None:
             import_cells(plan, imports)
-        plan.states = {c.id: _classify(plan.cell_dir(c), plan.specs[c.id]) for c in plan.cells}
+        plan.classify()  # again, under the lock: another driver may have run cells since make_plan
         todo = cells_to_run(plan, retry_failed)
         store = ResultStore(plan.study_dir / "results.sqlite")
         _write_study_yaml(plan)

@@ -9,7 +9,8 @@ from typing import Any
 
 from plw.errors import PLWError
 from plw.experiment.celldir import error_line, read_result, read_status
-from plw.experiment.driver import Plan, lock_held, make_plan
+from plw.experiment.lock import lock_held
+from plw.experiment.plan import Plan, make_plan
 from plw.experiment.progress import format_duration
 from plw.experiment.study import Study, load_study
 
