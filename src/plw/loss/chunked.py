@@ -163,7 +163,13 @@ def _chunk_softmax_(logits: Tensor, t: Tensor, eps: float) -> tuple[Tensor, Tens
 
 
 def _logits_grad_(exp: Tensor, sumexp: Tensor, t: Tensor, w: Tensor, eps: float) -> Tensor:
-    """d(sum_i w_i ce_i)/d logits = w_i * (softmax_i - (1 - eps) * onehot(t_i) - eps / V), in place.
+    """The hand-written gradient of the loss w.r.t. a chunk's logits z [c, V], in place:
+
+        d/dz_i (sum_j w_j ce_j) = w_i * (softmax(z_i) - (1 - eps) * onehot(t_i) - eps / V)
+
+    with ce_i = (1 - eps) * (lse_i - z_i[t_i]) + eps * (lse_i - mean_v z_iv) (label smoothing eps,
+    vocabulary size V). It is autograd's gradient of the reference `(token_ce(z, t, eps) * w).sum()`
+    in `plw.loss.weighted`; tests/loss/test_paths_equal.py pins the two to float tolerance.
 
     Args:
         exp: [c, V] exp(z - max) from `_chunk_softmax_`, overwritten with the gradient.
@@ -216,7 +222,9 @@ class _FusedLinearCE(torch.autograd.Function):
             logits = _chunk_logits(hc, weight32, bias32)
             ce, nll[start:end], sumexp = _chunk_softmax_(logits, tc, eps)
             total += (ce * wc).sum()
-            grad = _logits_grad_(logits, sumexp, tc, wc, eps)  # [c, V], reuses the logits buffer
+            # d/dz of sum_i w_i ce_i = w_i * (softmax(z_i) - (1 - eps) onehot(t_i) - eps / V): [c, V],
+            # in the logits buffer; equals autograd through the reference in plw.loss.weighted.
+            grad = _logits_grad_(logits, sumexp, tc, wc, eps)
             if grad_h is not None:
                 torch.mm(grad, weight32, out=grad_h[start:end])
             if need_w:

@@ -18,7 +18,8 @@ normaliser is one of:
 
 Under gradient accumulation and data parallelism the normaliser must be the total over the whole
 optimizer step (every micro-batch on every process), or micro-batches with few weighted tokens get
-over-weighted; `normaliser()` computes a micro-batch's share and the trainer sums and gathers them.
+over-weighted; `normaliser()` computes a micro-batch's share (`NextTokenLoss.normaliser` with the
+configured kind) and the trainer sums and gathers them.
 
 `plw_loss` runs the same code as training's full-logit path (`logits_weighted_ce`, used by
 `plw.loss.next_token.NextTokenLoss`); the chunked and kernel paths equal it to float tolerance.
