@@ -91,9 +91,17 @@ def test_malformed_row_names_file_and_line(tiny_data):
         run(DummyLM(), "piqa", tiny_data)
 
 
+def test_malformed_row_after_a_blank_line_names_its_own_line(tiny_data):
+    # The line is the file's (plw.data.sources.read_json_records), not the row's index plus one.
+    path = tiny_data / "piqa" / "validation.jsonl"
+    path.write_text(path.read_text() + '\n{"goal": "x", "sol1": "a", "sol2": "b", "label": 3}\n')
+    with pytest.raises(PLWError, match=r"validation.jsonl:4: malformed row for task piqa"):
+        run(DummyLM(), "piqa", tiny_data)
+
+
 def test_bad_json_and_missing_file(tiny_data):
     (tiny_data / "winogrande" / "winogrande_xl" / "validation.jsonl").write_text("{not json\n")
-    with pytest.raises(PLWError, match=r"validation.jsonl:1: malformed JSON"):
+    with pytest.raises(PLWError, match=r"validation.jsonl:1: invalid JSON line"):
         run(DummyLM(), "winogrande", tiny_data)
     (tiny_data / "ai2_arc" / "ARC-Challenge" / "test.jsonl").unlink()
     with pytest.raises(

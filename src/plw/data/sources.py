@@ -55,6 +55,22 @@ def _load_local(path: Path) -> list[Record]:
         return _from_table(path, _read_table(path, "parquet"))
     if path.suffix == ".csv":
         return _from_table(path, _read_table(path, "csv"))
+    return read_json_records(path)
+
+
+def read_json_records(path: Path) -> list[Record]:
+    """The objects of a JSON list file or a JSON lines file (any file whose text does not start with
+    `[`, or any `.jsonl`), each with its location: `file.jsonl:12` (line) or `file.json[3]` (index).
+
+    The one JSON reader of plw: training data and benchmark files (plw.evaluation.data) alike, so a
+    malformed file reads the same wherever it is loaded.
+
+    Raises:
+        PLWError: missing file, bytes that are not UTF-8, malformed JSON, or a value that is not an
+            object, each message starting with the file and line (or index).
+    """
+    if not path.is_file():
+        raise PLWError(f"{path}: data file not found")
     text = _read_text(path)
     if path.suffix == ".jsonl" or not text.lstrip().startswith("["):
         return _parse_jsonl(path, text)

@@ -3,18 +3,19 @@
 Local layout under a data directory (as /work/shared/data/bench): `ai2_arc/ARC-Easy/test.jsonl`,
 `piqa/validation.jsonl`, `truthful_qa/generation/validation.jsonl`, `wmt16/ro-en/test.jsonl`,
 `alpaca_eval/text_davinci_003_model_outputs.json`, ... A `.jsonl` file holds one row per line, a
-`.json` file a list of rows. Every row is checked against the task's schema before any scoring, so
-a malformed file fails with its path and line instead of producing a score on partial data.
+`.json` file a list of rows; both are read by plw.data.sources.read_json_records, as training data
+is. Every row is checked against the task's schema before any scoring, so a malformed file fails with
+its path and line instead of producing a score on partial data.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plw.data.sources import Record, read_json_records
 from plw.errors import PLWError
 
 Validator = Callable[[dict], None]
@@ -62,44 +63,25 @@ def load_rows(ref: DatasetRef, data_dir: Path | str | None, validate: Validator,
         PLWError: missing file, malformed JSON or row, or a hub dataset that cannot be loaded.
     """
     if data_dir is None:
-        rows, where = _hub_rows(ref, task), f"{ref.describe()} (hub)"
-        locate = lambda i: f"{where} row {i}"  # noqa: E731
+        where = f"{ref.describe()} (hub)"
+        rows = [Record(row, f"{where} row {i}") for i, row in enumerate(_hub_rows(ref, task))]
     else:
-        path = Path(data_dir) / ref.local
-        rows = _file_rows(path, task)
-        locate = (lambda i: f"{path}:{i + 1}") if path.suffix == ".jsonl" else (lambda i: f"{path}[{i}]")
+        rows = _file_rows(Path(data_dir) / ref.local, task)
     if not rows:
         raise PLWError(f"task {task}: no rows in {ref.local if data_dir else ref.describe()}")
-    for i, row in enumerate(rows):
+    for row in rows:
         try:
-            if not isinstance(row, dict):
-                raise RowError("<row>", f"expected an object, got {type(row).__name__}")
-            validate(row)
+            validate(row.data)
         except RowError as err:
-            raise PLWError(f"{locate(i)}: malformed row for task {task}: {err}") from None
-    return rows
+            raise PLWError(f"{row.where}: malformed row for task {task}: {err}") from None
+    return [row.data for row in rows]
 
 
-def _file_rows(path: Path, task: str) -> list[Any]:
+def _file_rows(path: Path, task: str) -> list[Record]:
+    # Checked here, not left to the reader, so that the message names the task that wanted the file.
     if not path.is_file():
         raise PLWError(f"task {task}: data file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise PLWError(f"{path}:{n}: malformed JSON ({err.msg})") from None
-        return rows
-    try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise PLWError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
-    if not isinstance(rows, list):
-        raise PLWError(f"{path}: expected a JSON list of rows")
-    return rows
+    return read_json_records(path)
 
 
 def _hub_rows(ref: DatasetRef, task: str) -> list[dict]:
