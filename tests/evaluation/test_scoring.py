@@ -8,7 +8,8 @@ import torch
 
 from plw.errors import PLWError
 from plw.evaluation import scoring
-from plw.evaluation.scoring import Choice, make_choice, pack, plan_units, score_groups
+from plw.evaluation.scoring import score_groups
+from plw.evaluation.scoring_plan import Choice, make_choice, pack, plan_units
 
 
 def naive_score(model, choice: Choice) -> tuple[float, bool]:

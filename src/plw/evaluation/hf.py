@@ -15,7 +15,8 @@ import torch
 
 from plw.errors import PLWError
 from plw.evaluation.model import EvalLM, Request, Score, cut_at_stop
-from plw.evaluation.scoring import make_choice, score_groups
+from plw.evaluation.scoring import score_groups
+from plw.evaluation.scoring_plan import make_choice
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer sets a length
 # Scoring packs sequences by tokens: batch_size rows of this many tokens per forward pass.
