@@ -11,7 +11,8 @@ import pytest
 from support import assert_one_line_error, write_study
 
 from plw.experiment.celldir import RESULT, read_json
-from plw.experiment.store import ResultStore, open_store
+from plw.experiment.store import ResultStore
+from plw.experiment.store_rebuild import open_store
 
 CALLS: list[str] = []
 

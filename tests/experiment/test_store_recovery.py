@@ -8,7 +8,8 @@ import pandas as pd
 import sweep_support
 from test_driver import run, table
 
-from plw.experiment.store import ResultStore, damage, move_aside, open_store
+from plw.experiment.store import ResultStore, damage, move_aside
+from plw.experiment.store_rebuild import open_store
 
 
 def test_a_healthy_store_is_left_alone(make_study):

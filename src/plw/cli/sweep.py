@@ -156,7 +156,8 @@ def results_command(
     """Export the study's results store as a tidy table."""
     from plw.errors import PLWError
     from plw.experiment.status import load_target
-    from plw.experiment.store import export, open_store, render
+    from plw.experiment.store import export, render
+    from plw.experiment.store_rebuild import open_store
     from plw.files import check_output_path
 
     study_dir = study if study.is_dir() else load_target(study)[0].directory()
@@ -185,8 +186,9 @@ def _export_items(study_dir: Path, output: Path | None, table: str, fmt: str) ->
     """
     from plw.analysis.items import SUFFIXES
     from plw.errors import PLWError
-    from plw.experiment.store import open_store, render
+    from plw.experiment.store import render
     from plw.experiment.store_items import export_items
+    from plw.experiment.store_rebuild import open_store
     from plw.files import check_output_path
 
     if table != "results":

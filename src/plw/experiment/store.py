@@ -14,7 +14,8 @@ The cells' result.json files are the source of truth; the driver re-syncs the st
 every start, so a driver killed between a cell's result and its database insert loses nothing.
 Each cell's rows are replaced in one transaction, so a kill never leaves half a cell in the table.
 A damaged database (truncated, overwritten, tables missing) is moved aside when opened and the
-store starts empty; the driver, and `open_store`, then refill it from the cells' result.json files.
+store starts empty; the driver, and `open_store` (plw.experiment.store_rebuild), then refill it from
+the cells' result.json files.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ import pandas as pd
 
 from plw.analysis.results import COLUMNS
 from plw.errors import PLWError, WriteError
-from plw.experiment.celldir import SPEC, cell_state, error_line, read_json, read_result
 from plw.experiment.factors import PREFIX, column_values, value_json
-from plw.experiment.store_items import ITEMS_SCHEMA, cell_items, put_items, read_items, with_factors
+from plw.experiment.store_items import ITEMS_SCHEMA, put_items, read_items, with_factors
 from plw.files import write_atomic, write_text_atomic
 
 # The tidy results table of docs/results-schema.md, defined once in the analysis that reads it.
@@ -235,50 +235,6 @@ def move_aside(path: Path) -> Path:
         if source.exists():
             source.rename(aside.with_name(aside.name + suffix))
     return aside
-
-
-def rebuild_from_cells(store: ResultStore, study_dir: Path, cells: set[str] | None = None) -> int:
-    """Record every done and failed cell under STUDY_DIR/cells (only `cells`, when given); return how many."""
-    count = 0
-    for cell_dir in sorted(Path(study_dir).glob("cells/*/")):
-        if cells is not None and cell_dir.name not in cells:
-            continue
-        spec = read_json(cell_dir / SPEC) or {}
-        state = cell_state(cell_dir)
-        if state == "done":
-            result = read_result(cell_dir)
-            items = cell_items(cell_dir)
-            store.record(str(spec.get("study", "")), result["factors"], cell_dir.name, result, items)
-        elif state == "failed":
-            store.record_failure(str(spec.get("study", "")), cell_dir.name, error_line(cell_dir))
-        count += state in ("done", "failed")
-    return count
-
-
-def open_store(study_dir: Path) -> ResultStore:
-    """The store of an existing study directory; a damaged one is rebuilt from the cells' files.
-
-    Raises:
-        PLWError: the directory has no results.sqlite yet.
-    """
-    path = Path(study_dir) / "results.sqlite"
-    if not path.is_file():
-        raise PLWError(f"{study_dir}: no results.sqlite (run `plw sweep` on the study first)")
-    store = ResultStore(path)
-    if store.recovered is not None:
-        rebuild_from_cells(store, study_dir, _study_cells(Path(study_dir)))
-    return store
-
-
-def _study_cells(study_dir: Path) -> set[str] | None:
-    """Ids of the cells of the study saved in STUDY_DIR/study.yaml, or None if it cannot be read."""
-    from plw.experiment.cells import expand
-    from plw.experiment.study import load_study
-
-    try:
-        return {cell.id for cell in expand(load_study(study_dir / "study.yaml"))}
-    except (PLWError, OSError):
-        return None
 
 
 def export(frame: pd.DataFrame, path: Path, fmt: str) -> None:
