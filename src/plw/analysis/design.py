@@ -21,8 +21,23 @@ from plw.analysis.transform import plw_to_w, squeeze
 FEW_RESIDUAL_DF = 5  # below this many scores beyond the parameters, a fit's p-values get a warning
 
 
+class FitLevels:
+    """The benchmarks and PLW levels of a fit's rows (`frame`): shared by the aggregate fit's FitData
+    and the item-level fit's ItemData (plw.analysis.item_data), which keep the same columns."""
+
+    frame: pd.DataFrame
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return sorted(self.frame["benchmark"].unique())
+
+    @property
+    def plw_levels(self) -> list[float]:
+        return sorted(float(v) for v in self.frame["plw"].unique())
+
+
 @dataclass
-class FitData:
+class FitData(FitLevels):
     """The rows and design of one fit, plus what the data does not support."""
 
     label: str
@@ -40,14 +55,6 @@ class FitData:
     def fittable(self) -> bool:
         """Whether any PLW term can be estimated."""
         return "PLW effect" not in " ".join(self.not_estimable)
-
-    @property
-    def benchmarks(self) -> list[str]:
-        return sorted(self.frame["benchmark"].unique())
-
-    @property
-    def plw_levels(self) -> list[float]:
-        return sorted(float(v) for v in self.frame["plw"].unique())
 
 
 def sum_code(values: pd.Series, name: str) -> pd.DataFrame:

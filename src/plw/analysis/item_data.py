@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from plw.analysis.design import sum_code
+from plw.analysis.design import FitLevels, sum_code
 from plw.analysis.item_blocks import Crossed
 from plw.analysis.transform import plw_to_w
 
@@ -24,7 +24,7 @@ FAMILIES = ("binomial", "gaussian")
 
 
 @dataclass
-class ItemData:
+class ItemData(FitLevels):
     """The rows, design and random-effect structure of one item-level fit."""
 
     label: str
@@ -48,14 +48,6 @@ class ItemData:
     @property
     def y(self) -> np.ndarray:
         return self.frame["value"].to_numpy(dtype=float)
-
-    @property
-    def benchmarks(self) -> list[str]:
-        return sorted(self.frame["benchmark"].unique())
-
-    @property
-    def plw_levels(self) -> list[float]:
-        return sorted(float(v) for v in self.frame["plw"].unique())
 
     @property
     def n_cells(self) -> int:
