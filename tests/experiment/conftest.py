@@ -1,32 +1,26 @@
-"""Fixtures for sweep tests: an isolated plw cache, and small studies over fake or real cells."""
+"""Fixtures for sweep tests: an isolated plw cache, and small studies over fake or real cells.
+(`plw_cache`, `plw_cli` and `in_process` are in tests/conftest.py, helpers in tests/support.py.)"""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
+from support import TINY, pythonpath, records, write_records
 
 from plw.experiment.study import Study
 
 HERE = Path(__file__).resolve().parent
-RECORDS = [{"instruction": f"Say {i}.", "input": "", "output": f"{i}"} for i in range(8)]
 
 
 @pytest.fixture(autouse=True)
-def plw_cache(tmp_path_factory, monkeypatch):
-    """One plw cache per test session, never the user's."""
-    cache = tmp_path_factory.getbasetemp() / "plw-cache"
-    monkeypatch.setenv("PLW_CACHE_DIR", str(cache))
-    return cache
+def _isolated_cache(plw_cache):
+    """Every test here runs with `plw_cache` (tests/conftest.py), never the user's cache."""
 
 
 @pytest.fixture
 def data_file(tmp_path) -> Path:
-    path = tmp_path / "records.json"
-    path.write_text(json.dumps(RECORDS))
-    return path
+    return write_records(tmp_path, records(8))
 
 
 @pytest.fixture
@@ -51,16 +45,15 @@ def make_study(tmp_path, data_file):
 
 @pytest.fixture
 def fake_env(monkeypatch):
-    """Let worker subprocesses import sweep_fakes."""
-    path = os.environ.get("PYTHONPATH")
-    monkeypatch.setenv("PYTHONPATH", str(HERE) + (os.pathsep + path if path else ""))
+    """Let worker subprocesses import sweep_support (and tests/support.py)."""
+    monkeypatch.setenv("PYTHONPATH", pythonpath(HERE))
 
 
 @pytest.fixture(scope="session")
 def fault_reference(tmp_path_factory):
     """The fault tests' study (fault_support.overrides) run once without a fault, by the local
     executor: the study directory whose results every faulted and resumed run must equal."""
-    from fault_support import TINY, overrides
+    from fault_support import overrides
 
     from plw.experiment.driver import run_sweep
     from plw.experiment.study import load_study

@@ -1,8 +1,9 @@
 """Test support for the fault tests: real tiny cells whose optimizer steps are slowed down, so a test
 can strike mid-training, and a `plw sweep` subprocess that runs them.
 
-Importable by worker subprocesses and Ray workers when this directory is on PYTHONPATH. The slowdown
-is a test-only TrainerCallback added by the runner below; plw itself has no such hook.
+Importable by worker subprocesses and Ray workers when this directory and tests/ are on PYTHONPATH
+(support.pythonpath). The slowdown is a test-only TrainerCallback added by the runner below; plw
+itself has no such hook.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from sweep_support import REPO, shared
+from support import REPO, pythonpath, shared
 
+from plw.experiment.celldir import RESULT
 from plw.experiment.store import TIMING_COLUMNS, ResultStore
 
-TINY = REPO / "configs" / "studies" / "tiny.yaml"
 HERE = Path(__file__).resolve().parent
 STEP_SLEEP_ENV = "PLW_TEST_STEP_SLEEP"
 STEPS_FILE = "test-steps.txt"  # in the cell directory: one line per optimizer step of this attempt
@@ -97,7 +98,7 @@ def start_sweep(args: list, log: Path, runner: str = "fault_support:slow_cell", 
     setting of this environment reaches it, only those in `env`."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     environ.update(env or {})
-    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), environ.get("PYTHONPATH")]))
+    environ["PYTHONPATH"] = pythonpath(HERE, env=environ)
     with log.open("wb") as output:
         return subprocess.Popen([sys.executable, "-c", SWEEP, runner, *map(str, args)], cwd=REPO, env=environ,
                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -115,6 +116,19 @@ def wait_until(condition, what: str, timeout: float = 300, process: subprocess.P
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}: {_tail(log)}")
         time.sleep(0.1)
+
+
+def one_done_one_training(cells: Path, steps: int):
+    """A condition for `wait_until`: (a finished cell, an unfinished one with `steps` or more
+    optimizer steps done) among the study's `cells` folder, once there are both."""
+
+    def condition():
+        dirs = sorted(cells.iterdir()) if cells.is_dir() else []
+        done = [d for d in dirs if (d / RESULT).exists()]
+        busy = [d for d in dirs if d not in done and len(steps_done(d)) >= steps]
+        return (done[0], busy[0]) if done and busy else None
+
+    return condition
 
 
 def _tail(log: Path | None) -> str:

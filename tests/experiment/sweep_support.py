@@ -1,27 +1,18 @@
 """Test support: fake cell runners (deterministic results without training, so driver tests take
-milliseconds) and the shared data location.
+milliseconds); REPO and `shared` (the shared data location) from tests/support.py, re-exported.
 
-Importable by worker subprocesses when this directory is on PYTHONPATH (see the `fake_env` fixture).
+Importable by worker subprocesses when this directory and tests/ are on PYTHONPATH (support.pythonpath;
+see the `fake_env` fixture).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
-import pytest
+from support import REPO, SHARED, shared
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PLW_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def shared(relative: str) -> Path:
-    """A shared data path, or skip the test with the reason."""
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path}")
-    return path
+__all__ = ["REPO", "SHARED", "shared", "CALLS", "scores", "ok", "failing", "crash"]
 
 
 CALLS: list[str] = []  # cell ids run in this process, in order

@@ -13,11 +13,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,41 +23,21 @@ import torch
 import yaml
 from fault_support import (
     STEP_SLEEP_ENV,
-    TINY,
     assert_same_results,
+    one_done_one_training,
     overrides,
     start_sweep,
-    steps_done,
     wait_until,
 )
+from support import TINY, reaped, write_study
 
-import plw.experiment.driver
-from plw.cli.main import main
 from plw.experiment.celldir import LOG, RESULT, read_json, read_status
 from plw.experiment.driver import run_sweep
-from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.store import ResultStore
 from plw.experiment.study import load_study
 from plw.training.checkpoints import incomplete_reason
 
 NO_SPACE = "No space left on device"
-
-
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    """`plw ARGV` in this process: (exit code, stderr)."""
-    # Log handlers made by an earlier call here (the CLI's, Transformers') write to that call's
-    # captured stderr, closed since: drop them, or their logging errors land in this stderr.
-    for logger in [logging.root, *logging.Logger.manager.loggerDict.values()]:
-        for handler in list(getattr(logger, "handlers", [])):
-            if getattr(getattr(handler, "stream", None), "closed", False):
-                logger.removeHandler(handler)
-    old, sys.argv = sys.argv, ["plw", *map(str, argv)]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    return stop.value.code or 0, capsys.readouterr().err
 
 
 def one_line_error(code: int, err: str) -> str:
@@ -123,7 +101,7 @@ def uninterrupted(train_config):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["tmpfs", "injected"])
-def test_a_checkpoint_that_fills_the_disk(train_config, uninterrupted, tmp_path, capsys, monkeypatch, how):
+def test_a_checkpoint_that_fills_the_disk(train_config, uninterrupted, tmp_path, plw_cli, monkeypatch, how):
     """A 5 MiB tmpfs holds one checkpoint of stories260K (3.2 MB) but not the second, which Trainer
     writes before it removes the first; or torch.save raises ENOSPC for the second's optimizer."""
     where = tmp_path / "fs"
@@ -141,7 +119,7 @@ def test_a_checkpoint_that_fills_the_disk(train_config, uninterrupted, tmp_path,
 
             monkeypatch.setattr(torch, "save", full)
         out = where / "out"
-        code, err = run_cli(capsys, "train", train_config, f"output_dir={out}")
+        code, _, err = plw_cli("train", train_config, f"output_dir={out}")
         second = out / "checkpoints" / "checkpoint-2"
         assert one_line_error(code, err) == f"{second}: cannot write: {NO_SPACE} (removed the partial files)"
         assert not second.exists() and not (out / "metrics.json").exists()
@@ -150,7 +128,7 @@ def test_a_checkpoint_that_fills_the_disk(train_config, uninterrupted, tmp_path,
         monkeypatch.setattr(torch, "save", torch.save if how == "tmpfs" else save)
         if how == "tmpfs":
             subprocess.run(["mount", "-o", "remount,size=64m", str(where)], check=True)
-        code, err = run_cli(capsys, "train", train_config, f"output_dir={out}")
+        code, _, err = plw_cli("train", train_config, f"output_dir={out}")
         assert code == 0, err
         resumed = json.loads((out / "metrics.json").read_text())
         history = json.loads((out / "log_history.json").read_text())
@@ -169,24 +147,11 @@ def test_a_disk_that_fills_up_during_a_sweep(fault_reference, tmp_path, plw_cach
     args = [TINY, *overrides(tmp_path / "fs" / "study", "train.checkpoint_steps=2")]
     with tmpfs(tmp_path / "fs", "32m") as where:
         study_dir, log = where / "study", tmp_path / "sweep.log"
-        driver = start_sweep(args, log, env={STEP_SLEEP_ENV: "0.5"})
-        cells = study_dir / "cells"
-
-        def one_done_one_checkpointed():
-            dirs = sorted(cells.iterdir()) if cells.is_dir() else []
-            done = [d for d in dirs if (d / RESULT).exists()]
-            saved = [d for d in dirs if d not in done and len(steps_done(d)) >= 3]
-            return (done[0], saved[0]) if done and saved else None
-
-        try:
-            what = "a cell done, one past checkpoint-2"
-            done, busy = wait_until(one_done_one_checkpointed, what, process=driver, log=log)
+        with reaped(start_sweep(args, log, env={STEP_SLEEP_ENV: "0.5"})) as driver:
+            condition = one_done_one_training(study_dir / "cells", steps=3)
+            done, busy = wait_until(condition, "a cell done, one past checkpoint-2", process=driver, log=log)
             filler = fill(where)
             code = driver.wait(timeout=120)
-        finally:
-            if driver.poll() is None:
-                driver.kill()
-                driver.wait()
         text = log.read_text(errors="replace")
         assert code == 2 and "Traceback" not in text, text[-3000:]
         [line] = [x for x in text.splitlines() if x.startswith("error: ")]
@@ -209,35 +174,7 @@ def test_a_disk_that_fills_up_during_a_sweep(fault_reference, tmp_path, plw_cach
 # --- results.sqlite and per-item results -------------------------------------------------------
 
 
-@pytest.fixture
-def in_process(monkeypatch):
-    """`plw sweep` runs its cells in this process with the given runner (None: the real one)."""
-
-    def use(runner=None):
-        executor = LocalExecutor(runner, isolate=False)
-        monkeypatch.setattr(plw.experiment.driver, "make_executor", lambda *a, **k: executor)
-
-    return use
-
-
-def fake_cell(spec, cell_dir):
-    return {"rows": [{"task": "arc_easy", "metric": "acc", "value": 0.5 + 0.1 * spec.factors["plw"]}]}
-
-
-def write_fake_study(tmp_path: Path) -> Path:
-    records = tmp_path / "records.json"
-    records.write_text(json.dumps([{"instruction": "Say 1.", "input": "", "output": "1"}]))
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "fake", "output_dir": str(tmp_path / "study"), "models": {"tiny": "example-org/tiny-model"},
-        "datasets": {"toy": {"path": str(records)}}, "train": {"max_steps": 1},
-        "factors": {"plw": [0.0, 1.0], "model": ["tiny"], "dataset": ["toy"]},
-        "eval": {"tasks": [], "weight_distance": False, "memorization_samples": 0},
-    }))  # fmt: skip
-    return path
-
-
-def test_results_sqlite_that_fills_up(tmp_path, capsys, monkeypatch, in_process):
+def test_results_sqlite_that_fills_up(tmp_path, plw_cli, monkeypatch, in_process):
     """The store cannot grow once the second cell ran (SQLite's SQLITE_FULL, as on a full disk)."""
     full = {"on": False}
     connect = sqlite3.connect
@@ -255,8 +192,8 @@ def test_results_sqlite_that_fills_up(tmp_path, capsys, monkeypatch, in_process)
 
     monkeypatch.setattr("plw.experiment.store.sqlite3.connect", capped)
     in_process(cell)
-    study = write_fake_study(tmp_path)
-    code, err = run_cli(capsys, "sweep", study)
+    study = write_study(tmp_path)
+    code, _, err = plw_cli("sweep", study)
     store_path = tmp_path / "study" / "results.sqlite"
     line = one_line_error(code, err)
     assert line.startswith(f"{store_path}: cannot write: {NO_SPACE} (database or disk is full")
@@ -267,13 +204,13 @@ def test_results_sqlite_that_fills_up(tmp_path, capsys, monkeypatch, in_process)
 
     calls = []
     in_process(lambda spec, cell_dir: calls.append(spec.id))
-    code, err = run_cli(capsys, "sweep", study)
+    code, _, err = plw_cli("sweep", study)
     assert code == 0 and calls == [], err  # nothing rerun: the store is refilled from result.json
     assert len(ResultStore(store_path).results()) == 2 * 3000
 
 
 @pytest.mark.slow
-def test_per_item_results_that_fill_the_disk(fault_reference, tmp_path, capsys, monkeypatch, in_process):
+def test_per_item_results_that_fill_the_disk(fault_reference, tmp_path, plw_cli, monkeypatch, in_process):
     """Writing the second cell's eval/arc_easy.jsonl fails with ENOSPC halfway."""
     write_bytes = Path.write_bytes
 
@@ -286,7 +223,7 @@ def test_per_item_results_that_fill_the_disk(fault_reference, tmp_path, capsys, 
     monkeypatch.setattr(Path, "write_bytes", full)
     in_process()
     study_dir = tmp_path / "study"
-    code, err = run_cli(capsys, "sweep", TINY, *overrides(study_dir))
+    code, _, err = plw_cli("sweep", TINY, *overrides(study_dir))
     busy = study_dir / "cells" / "plw=1__model=stories260K__dataset=alpaca__seed=0__reg=none"
     assert one_line_error(code, err) == f"{busy / 'eval' / 'arc_easy.jsonl'}: cannot write: {NO_SPACE}"
     status = read_status(busy)
@@ -296,7 +233,7 @@ def test_per_item_results_that_fill_the_disk(fault_reference, tmp_path, capsys, 
     started = read_json(done / RESULT)["run"]["started"]
 
     monkeypatch.setattr(Path, "write_bytes", write_bytes)
-    code, err = run_cli(capsys, "sweep", TINY, *overrides(study_dir))
+    code, _, err = plw_cli("sweep", TINY, *overrides(study_dir))
     assert code == 0, err
     assert read_json(done / RESULT)["run"]["started"] == started
     assert read_json(busy / RESULT)["run"]["training_reused"] is True  # only the evaluation reran

@@ -8,10 +8,8 @@ cluster starts once. Fake cell runners (sweep_support) keep the cells instant.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -24,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sweep_support import REPO
+from support import REPO, processes_mentioning, pythonpath, stop_processes
 
 from plw.errors import PLWError
 
@@ -45,31 +43,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def processes_mentioning(text: str) -> list:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if text in " ".join(proc.info["cmdline"] or []):
-            found.append(proc)
-    return found
-
-
-def stop_processes(procs: list) -> None:
-    """Stop these processes and their children by pid (`ray stop` would stop every Ray here)."""
-    everyone = {}
-    for proc in procs:
-        everyone[proc.pid] = proc
-        with contextlib.suppress(psutil.Error):
-            everyone.update({child.pid: child for child in proc.children(recursive=True)})
-    for proc in everyone.values():
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(everyone.values()), timeout=5)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
-
-
 @pytest.fixture(scope="module")
 def foreign():
     """Another Ray cluster on this machine, as a user's `ray start --head` makes one: its address,
@@ -81,7 +54,8 @@ def foreign():
     token.chmod(0o600)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(LOOPBACK_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token), PYTHONPATH=str(HERE))
+    env.update(LOOPBACK_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    env["PYTHONPATH"] = pythonpath(HERE)
     ray_cli = Path(sys.executable).with_name("ray")
     command = [str(ray_cli), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
                f"--temp-dir={temp / 'ray'}", "--num-cpus=1", "--include-dashboard=false",
@@ -195,7 +169,7 @@ def test_ray_address_joins_that_cluster(foreign, make_study, tmp_path):
     path.write_text(yaml.safe_dump(study.model_dump(mode="json")))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(LOOPBACK_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(foreign["token"]),
-               PYTHONPATH=str(HERE))  # fmt: skip
+               PYTHONPATH=pythonpath(HERE))  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", JOIN, str(path), foreign["address"]], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

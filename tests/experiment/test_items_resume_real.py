@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sweep_support import REPO, shared
+from support import TINY, shared
 
 from plw.analysis.items import check_item_sets, study_items
 from plw.analysis.results import load_results
@@ -20,7 +20,6 @@ from plw.experiment.store_items import export_items
 from plw.experiment.study import load_study
 
 pytestmark = pytest.mark.slow
-TINY = REPO / "configs" / "studies" / "tiny.yaml"
 
 
 def tiny(output_dir: Path, plw: str):

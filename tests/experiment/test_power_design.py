@@ -1,23 +1,13 @@
 """`plw power` on study files: design and items read from the study, pilot effects, CLI errors."""
 
-from pathlib import Path
-
 import pytest
+from support import ALPACA, SHARED, STORIES, shared
 
 from plw.analysis.simulate import simulate_results
-from plw.cli.main import main
 from plw.experiment.power_design import pilot_effect, power_analysis, resolve_effect, study_design
 from plw.experiment.study import load_study
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO.parent / "shared" / "data" / "bench"
-
-
-def run_cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr("sys.argv", ["plw", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr()
+BENCH = SHARED / "bench"
 
 
 def study_file(tmp_path, tasks="[synthetic]", limit=30, seeds="[0, 1]"):
@@ -26,8 +16,8 @@ def study_file(tmp_path, tasks="[synthetic]", limit=30, seeds="[0, 1]"):
         f"""
 name: s
 output_dir: {tmp_path / "study"}
-models: {{m: {REPO.parent / "shared" / "data" / "models" / "stories260K"}}}
-datasets: {{d: {REPO.parent / "shared" / "data" / "instruct" / "alpaca_5000.json"}}}
+models: {{m: {STORIES}}}
+datasets: {{d: {ALPACA}}}
 factors: {{plw: [0, 0.1, 1], model: [m], dataset: [d], seed: {seeds}}}
 eval: {{tasks: {tasks}, limit: {limit}, data_dir: {BENCH}}}
 """
@@ -46,8 +36,7 @@ def test_design_reads_factors_and_items(tmp_path):
 
 
 def test_real_benchmark_items(tmp_path):
-    if not BENCH.is_dir():
-        pytest.skip(f"shared data not found: {BENCH}")
+    shared("bench")
     base = study_design(load_study(study_file(tmp_path, tasks="[arc_easy, piqa]", limit=5000)))
     assert base.design.items == {"arc_easy": 2376, "piqa": 1838}
 
@@ -76,14 +65,14 @@ def test_power_analysis_with_search(tmp_path):
     assert out["search"]["best"] is None or out["search"]["best"]["power"] >= 0.8
 
 
-def test_cli_prints_power_and_rejects_bad_effect(tmp_path, monkeypatch, capsys):
+def test_cli_prints_power_and_rejects_bad_effect(tmp_path, plw_cli):
     path = study_file(tmp_path)
-    code, out = run_cli(monkeypatch, capsys, "power", str(path), "--sims", "20", "--effect", "-2")
-    assert code in (0, None), out.err
-    assert "power" in out.out and "smallest curvature" in out.out
-    code, out = run_cli(monkeypatch, capsys, "power", str(path), "--effect", str(tmp_path / "none"))
+    code, out, err = plw_cli("power", str(path), "--sims", "20", "--effect", "-2")
+    assert code in (0, None), err
+    assert "power" in out and "smallest curvature" in out
+    code, out, err = plw_cli("power", str(path), "--effect", str(tmp_path / "none"))
     assert code == 2
-    assert "--effect" in out.err and "Traceback" not in out.err
+    assert "--effect" in err and "Traceback" not in err
 
 
 def test_exclude_gives_each_dataset_its_own_design(tmp_path):
@@ -91,7 +80,7 @@ def test_exclude_gives_each_dataset_its_own_design(tmp_path):
     text = path.read_text().replace("dataset: [d]", "dataset: [d, e]")
     text = text.replace(
         "datasets: {d: ",
-        "datasets: {e: " + str(REPO.parent / "shared" / "data" / "instruct" / "alpaca_5000.json") + ", d: ",
+        "datasets: {e: " + str(ALPACA) + ", d: ",
     )
     path.write_text(text + "exclude: [{dataset: e, plw: 0.1}]\n")
     base = study_design(load_study(path))

@@ -7,7 +7,15 @@ from __future__ import annotations
 import signal
 
 import pytest
-from fault_support import TINY, assert_same_results, overrides, start_sweep, steps_done, wait_until
+from fault_support import (
+    assert_same_results,
+    one_done_one_training,
+    overrides,
+    start_sweep,
+    steps_done,
+    wait_until,
+)
+from support import TINY, alive, reaped
 
 from plw.experiment.celldir import ERROR, LOG, RESULT, read_json, read_status
 from plw.experiment.driver import run_sweep
@@ -21,37 +29,16 @@ MESSAGE = (
 )
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_sigterm_to_the_driver_checkpoints_the_running_cell_and_the_rerun_resumes_it(
     fault_reference, tmp_path, plw_cache
 ):
     study_dir, log = tmp_path / "study", tmp_path / "sweep.log"
-    driver = start_sweep([TINY, *overrides(study_dir)], log)
-    cells = study_dir / "cells"
-
-    def one_done_one_training():
-        dirs = sorted(cells.iterdir()) if cells.is_dir() else []
-        done = [d for d in dirs if (d / RESULT).exists()]
-        busy = [d for d in dirs if not (d / RESULT).exists() and len(steps_done(d)) >= 2]
-        return (done[0], busy[0]) if done and busy else None
-
-    try:
-        what = "a cell done and one training"
-        done, busy = wait_until(one_done_one_training, what, process=driver, log=log)
+    with reaped(start_sweep([TINY, *overrides(study_dir)], log)) as driver:
+        condition, what = one_done_one_training(study_dir / "cells", steps=2), "a cell done and one training"
+        done, busy = wait_until(condition, what, process=driver, log=log)
         worker = read_status(busy)["pid"]
         driver.send_signal(signal.SIGTERM)  # the driver alone (its own session): it must pass it on
         code = driver.wait(timeout=120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     text = log.read_text(errors="replace")
     assert code == 75, text[-3000:]
     assert text.strip().splitlines()[-1] == MESSAGE and "Traceback" not in text

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from plw.cli.main import main
 from plw.experiment.quickstart import demo_study, quickstart_file
 
 SMALL = [
@@ -33,22 +32,11 @@ def test_model_swap_gets_its_own_directory(stories_path):
 
 
 @pytest.mark.slow
-def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, capsys):
+def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, plw_cli):
     monkeypatch.chdir(tmp_path)
-    argv = [
-        "plw",
-        "demo",
-        "--model",
-        str(stories_path),
-        *SMALL,
-        f"output_dir={tmp_path / 'qs'}",
-        "factors.plw=[0,0.1,1]",
-    ]
-    monkeypatch.setattr("sys.argv", argv)
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out = capsys.readouterr().out
-    assert exit_info.value.code in (0, None), out
+    args = ["demo", "--model", stories_path, *SMALL, f"output_dir={tmp_path / 'qs'}", "factors.plw=[0,0.1,1]"]
+    code, out, _ = plw_cli(*args)
+    assert code in (0, None), out
     assert "report:" in out and "does not confirm or refute" in out
     # The item-level verdict (primary: the cells' per-item results exist) and the aggregate one.
     assert "analysis (item level, primary): " in out and "analysis (aggregate): " in out
@@ -61,8 +49,7 @@ def test_demo_on_stories260k_end_to_end(stories_path, tmp_path, monkeypatch, cap
     # Rerunning resumes: every cell is already done, nothing is retrained.
     stamps = {p: p.stat().st_mtime for p in (tmp_path / "qs" / "cells").glob("*/result.json")}
     assert len(stamps) == 3
-    with pytest.raises(SystemExit):
-        main()
+    plw_cli(*args)  # exits (SystemExit), whatever the code
     assert {p: p.stat().st_mtime for p in stamps} == stamps
     analysis = json.loads((tmp_path / "qs" / "report" / "analysis.json").read_text())
     assert "pooled" in analysis

@@ -23,13 +23,13 @@ import yaml
 from fault_support import (
     HERE,
     STEP_SLEEP_ENV,
-    TINY,
     assert_same_results,
     overrides,
     start_sweep,
     steps_done,
     wait_until,
 )
+from support import TINY, processes_mentioning, pythonpath, reaped, stop_processes
 
 from plw.experiment.celldir import ERROR, LOG, RESULT, read_json, read_status
 from plw.training.checkpoints import incomplete_reason
@@ -37,26 +37,6 @@ from plw.training.checkpoints import incomplete_reason
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 pytestmark = pytest.mark.slow
-
-
-def stop_tree(procs: list) -> None:
-    """SIGTERM these processes and their children by pid, then SIGKILL what is left."""
-    everyone = {}
-    for proc in procs:
-        everyone[proc.pid] = proc
-        with contextlib.suppress(psutil.Error):
-            everyone.update({child.pid: child for child in proc.children(recursive=True)})
-    for proc in everyone.values():
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(list(everyone.values()), timeout=10)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-
-
-def mentioning(text: str) -> list:
-    return [p for p in psutil.process_iter(["cmdline"]) if text in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +48,7 @@ def cluster():
     token.chmod(0o600)
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(auth, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    env.update(auth, PYTHONPATH=pythonpath(HERE))
     with (root / "cluster.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, str(HERE / "ray_two_nodes.py"), str(root)], env=env,
                                 stdout=subprocess.PIPE, stderr=log, text=True)  # fmt: skip
@@ -82,7 +62,7 @@ def cluster():
         proc.terminate()  # the helper stops both nodes
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=60)
-        stop_tree(mentioning(str(root)))  # whatever outlived it
+        stop_processes(processes_mentioning(str(root)), timeout=10)  # whatever outlived it
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -99,7 +79,6 @@ def test_a_killed_ray_worker_is_retried_from_its_last_checkpoint(
         *overrides(study_dir, "train.checkpoint_steps=2", "resources.max_retries=1"),
         *ray_args(cluster),
     ]
-    driver = start_sweep(args, log, env={**cluster["env"], STEP_SLEEP_ENV: "0.5"})
     cells = study_dir / "cells"
 
     def both_training_one_checkpointed():
@@ -108,7 +87,7 @@ def test_a_killed_ray_worker_is_retried_from_its_last_checkpoint(
         past = [d for d in running if len(steps_done(d)) >= 3]
         return past[0] if len(running) == 2 and past else None
 
-    try:
+    with reaped(start_sweep(args, log, env={**cluster["env"], STEP_SLEEP_ENV: "0.5"})) as driver:
         victim = wait_until(both_training_one_checkpointed, "both cells training, one past checkpoint-2",
                             process=driver, log=log)  # fmt: skip
         other = next(d for d in cells.iterdir() if d != victim)
@@ -123,10 +102,6 @@ def test_a_killed_ray_worker_is_retried_from_its_last_checkpoint(
         last = max(saved, key=lambda p: int(p.name.removeprefix("checkpoint-")))  # what the retry must use
         code = driver.wait(timeout=600)
         took = time.monotonic() - killed_at
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     text = log.read_text(errors="replace")
     assert code == 0, text[-3000:]
     print(f"killed Ray worker {worker.pid} at step {steps_before[-1]}; sweep done {took:.1f} s later")
@@ -154,7 +129,8 @@ def test_a_worker_that_always_dies_fails_with_the_cause_after_its_retries(cluste
     study = write_fake_study(tmp_path, make_study, resources={"max_retries": 2})
     log = tmp_path / "sweep.log"
     driver = start_sweep([study, *ray_args(cluster)], log, runner="sweep_support:crash", env=cluster["env"])
-    code = driver.wait(timeout=300)
+    with reaped(driver):
+        code = driver.wait(timeout=300)
     text = log.read_text(errors="replace")
     assert code == 1, text[-3000:]
     crashed = tmp_path / "study" / "cells" / "plw=0.5__model=tiny__dataset=toy__seed=0__reg=none"
@@ -174,19 +150,14 @@ def test_a_preempted_driver_stops_the_cells_on_both_nodes(cluster, make_study, t
     )
     log = tmp_path / "sweep.log"
     args = [study, *ray_args(cluster), "--grace", "10"]
-    driver = start_sweep(args, log, runner="fault_support:preemptible", env=cluster["env"])
     cells = tmp_path / "study" / "cells"
-    try:
+    with reaped(start_sweep(args, log, runner="fault_support:preemptible", env=cluster["env"])) as driver:
         wait_until(lambda: cells.is_dir() and sum(len(steps_done(d)) >= 2 for d in cells.iterdir()) == 2,
                    "both cells running", process=driver, log=log)  # fmt: skip
         sent = time.monotonic()
         driver.send_signal(signal.SIGTERM)
         code = driver.wait(timeout=60)
         took = time.monotonic() - sent
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     text = log.read_text(errors="replace")
     assert code == 75, text[-3000:]
     print(f"preempted Ray sweep exited 75 {took:.1f} s after SIGTERM")

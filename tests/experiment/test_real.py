@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sweep_support import REPO, shared
+from support import REPO, TINY, alive, shared
 
 from plw.experiment.celldir import LOG, RESULT, read_json, read_status
 from plw.experiment.driver import run_sweep
@@ -24,7 +24,6 @@ from plw.experiment.store import TIMING_COLUMNS, ResultStore
 from plw.experiment.study import load_study
 
 pytestmark = pytest.mark.slow
-TINY = REPO / "configs" / "studies" / "tiny.yaml"
 HAS_EVAL = importlib.util.find_spec("plw.evaluation.run") is not None
 HAS_RAY = importlib.util.find_spec("ray") is not None
 
@@ -84,14 +83,6 @@ def test_ray_runs_two_cells(reference):
     pd.testing.assert_frame_equal(csv, results, check_dtype=False)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_sigkill_of_the_driver_then_resume_equals_an_uninterrupted_run(reference, tmp_path, plw_cache):
     study_dir = tmp_path / "killed"
     command = [sys.executable, "-m", "plw", "sweep", str(TINY), *overrides(study_dir)]
@@ -112,10 +103,10 @@ def test_sigkill_of_the_driver_then_resume_equals_an_uninterrupted_run(reference
     driver.wait()
     worker = read_status(running[0]).get("pid")
     for _ in range(50):  # the worker dies with its driver (PR_SET_PDEATHSIG)
-        if not _alive(worker):
+        if not alive(worker):
             break
         time.sleep(0.1)
-    assert not _alive(worker)
+    assert not alive(worker)
     assert not (running[0] / RESULT).exists() and read_status(running[0])["state"] == "running"
     started_before = read_json(done[0] / RESULT)["run"]["started"]
 

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sweep_support import REPO, shared
+from support import TINY, shared
 
 from plw.experiment.celldir import RESULT, error_line, finished_training, read_json
 from plw.experiment.driver import run_sweep
 from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.study import load_study
-
-TINY = REPO / "configs" / "studies" / "tiny.yaml"
 
 
 def study(out: Path, data_dir: Path, *extra: str):

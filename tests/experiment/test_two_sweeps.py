@@ -13,57 +13,30 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from fault_support import start_sweep, wait_until
+from support import reaped, write_study
 
-import plw.experiment.driver
 import plw.experiment.lock as lock
-from plw.cli.main import main
 from plw.errors import PLWError
 from plw.experiment.celldir import RESULT, read_json, read_status
-from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.lock import LOCK, lock_held, study_lock
 
 HOST = socket.gethostname()
 
 
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    old, sys.argv = sys.argv, ["plw", *map(str, argv)]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    return stop.value.code or 0, capsys.readouterr().err
-
-
-def write_study(tmp_path):
-    records = tmp_path / "records.json"
-    records.write_text(json.dumps([{"instruction": "Say 1.", "input": "", "output": "1"}]))
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "fake", "output_dir": str(tmp_path / "study"), "models": {"tiny": "example-org/tiny-model"},
-        "datasets": {"toy": {"path": str(records)}}, "train": {"max_steps": 1},
-        "factors": {"plw": [0.0, 1.0], "model": ["tiny"], "dataset": ["toy"]},
-        "eval": {"tasks": [], "weight_distance": False, "memorization_samples": 0},
-    }))  # fmt: skip
-    return path
-
-
-def test_a_second_sweep_refuses_then_takes_over_once_the_first_is_gone(tmp_path, capsys, monkeypatch, caplog):
+def test_a_second_sweep_refuses_then_takes_over_once_the_first_is_gone(tmp_path, plw_cli, in_process, caplog):
     study, study_dir = write_study(tmp_path), tmp_path / "study"
     log = tmp_path / "first.log"
-    first = start_sweep([study], log, runner="fault_support:hang_on_plw_1")
     cells = study_dir / "cells"
     done, busy = (
         cells / "plw=0__model=tiny__dataset=toy__seed=0__reg=none",
         cells / "plw=1__model=tiny__dataset=toy__seed=0__reg=none",
     )
-    try:
+    with reaped(start_sweep([study], log, runner="fault_support:hang_on_plw_1")) as first:
         wait_until(lambda: read_status(busy).get("state") == "running", "the first sweep's second cell",
                    process=first, log=log)  # fmt: skip
         assert lock_held(study_dir)
-        code, err = run_cli(capsys, "sweep", study)
+        code, _, err = plw_cli("sweep", study)
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         owner = lock.read_owner(study_dir / LOCK)
         assert owner["pid"] == first.pid and owner["host"] == HOST
@@ -73,16 +46,11 @@ def test_a_second_sweep_refuses_then_takes_over_once_the_first_is_gone(tmp_path,
         started = read_json(done / RESULT)["run"]["started"]
         os.kill(first.pid, signal.SIGKILL)  # the first sweep dies without cleaning up
         first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
 
     ran = []
-    executor = LocalExecutor(lambda spec, cell_dir: ran.append(spec.id) or {"rows": []}, isolate=False)
-    monkeypatch.setattr(plw.experiment.driver, "make_executor", lambda *a, **k: executor)
+    in_process(lambda spec, cell_dir: ran.append(spec.id) or {"rows": []})
     with caplog.at_level(logging.WARNING, logger="plw.experiment"):
-        code, err = run_cli(capsys, "sweep", study)
+        code, _, err = plw_cli("sweep", study)
     assert code == 0, err
     assert ran == [busy.name]  # the finished cell is not run again; the interrupted one is
     assert read_json(done / RESULT)["run"]["started"] == started
