@@ -9,18 +9,10 @@ import pytest
 import yaml
 from transformers import TrainerControl, TrainerState
 
-from plw.cli.main import main
 from plw.errors import PLWError
 from plw.training.callbacks import StopOnNonFinite
 from plw.training.config import TrainConfig
 from plw.training.run import train
-
-
-def run_cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr("sys.argv", ["plw", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr()
 
 
 @pytest.fixture
@@ -37,15 +29,13 @@ def config_file(tmp_path, stories_path, alpaca_path):
     return write
 
 
-def test_final_losses_are_measured_when_logging_steps_exceed_max_steps(
-    monkeypatch, capsys, config_file, tmp_path
-):
-    code, captured = run_cli(monkeypatch, capsys, "train", str(config_file()))
+def test_final_losses_are_measured_when_logging_steps_exceed_max_steps(plw_cli, config_file, tmp_path):
+    code, out, _ = plw_cli("train", str(config_file()))
     assert code in (0, None)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     for key in ("final_loss", "final_prompt_loss", "final_completion_loss"):
         assert math.isfinite(metrics[key]) and metrics[key] > 0, key
-    assert "nan" not in captured.out and "final prompt loss" in captured.out
+    assert "nan" not in out and "final prompt loss" in out
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
     assert [e["step"] for e in history if "prompt_loss" in e] == [2]  # one log, at the last step
 
@@ -63,15 +53,13 @@ def test_warmup_ratio_one_spans_the_real_optimizer_steps(stories_path, alpaca_pa
     assert steps >= 3 and lrs == pytest.approx([1e-3 * i / steps for i in range(steps)])  # rising to the end
 
 
-def test_divergence_stops_with_exit_2_and_no_outputs(monkeypatch, capsys, config_file, tmp_path):
+def test_divergence_stops_with_exit_2_and_no_outputs(plw_cli, config_file, tmp_path):
     # A finite but absurd learning rate: the weights overflow after a step or two.
     path = config_file(learning_rate=1e30, max_steps=4)
-    code, captured = run_cli(monkeypatch, capsys, "train", str(path))
-    err = " ".join(captured.err.split())
+    code, _, stderr = plw_cli("train", str(path))
+    err = " ".join(stderr.split())
     assert code == 2 and "training diverged at step" in err and "Traceback" not in err
-    assert [line for line in captured.err.splitlines() if "diverged" in line] == [
-        captured.err.splitlines()[-1]
-    ]
+    assert [line for line in stderr.splitlines() if "diverged" in line] == [stderr.splitlines()[-1]]
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 import yaml
+from support import reaped
 from transformers.trainer_utils import get_last_checkpoint
 
-from plw.cli.main import main
 from plw.training.checkpoints import incomplete_reason
 from plw.training.run import latest_checkpoint
 
@@ -85,16 +85,9 @@ main()
 """
 
 
-def run_cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr("sys.argv", ["plw", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr()
-
-
 @pytest.mark.slow
 def test_sigkill_during_a_checkpoint_save_then_rerun_completes(
-    tmp_path, stories_path, alpaca_path, monkeypatch, capsys, caplog
+    tmp_path, stories_path, alpaca_path, plw_cli, caplog
 ):
     config = {"model": str(stories_path), "prompt_loss_weight": 0.1, "max_length": 96, "max_steps": 5,
               "data": {"path": str(alpaca_path), "limit": 32, "skip_bad_records": True}, "batch_size": 4,
@@ -110,7 +103,7 @@ def test_sigkill_during_a_checkpoint_save_then_rerun_completes(
             env={**os.environ, "PLW_TEST_PAUSE_AT": "3"}, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
     half = cut / "checkpoints" / "checkpoint-3"
-    try:
+    with reaped(process):
         deadline = time.monotonic() + 300
         while not (half / "model.safetensors").is_file():
             assert process.poll() is None, log.read_text(errors="replace")[-2000:]
@@ -120,15 +113,11 @@ def test_sigkill_during_a_checkpoint_save_then_rerun_completes(
         assert not (half / "trainer_state.json").exists()
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert (cut / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
     assert not (cut / "metrics.json").exists()
 
     with caplog.at_level(logging.INFO, logger="plw.train"):
-        code, _ = run_cli(monkeypatch, capsys, "train", str(path), f"output_dir={cut}")
+        code, _, _ = plw_cli("train", str(path), f"output_dir={cut}")
     assert code in (0, None)
     messages = [r.getMessage() for r in caplog.records]
     assert any("checkpoint-3 is incomplete" in m for m in messages)
@@ -139,7 +128,7 @@ def test_sigkill_during_a_checkpoint_save_then_rerun_completes(
     history = json.loads((cut / "log_history.json").read_text())
     assert [e["step"] for e in history if "loss" in e] == [1, 2, 3, 4, 5]  # 1-2 kept from checkpoint-2
 
-    code, _ = run_cli(monkeypatch, capsys, "train", str(path), f"output_dir={whole}")
+    code, _, _ = plw_cli("train", str(path), f"output_dir={whole}")
     assert code in (0, None)
     resumed = json.loads((cut / "metrics.json").read_text())
     expected = json.loads((whole / "metrics.json").read_text())

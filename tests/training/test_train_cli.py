@@ -5,15 +5,6 @@ import json
 import pytest
 import yaml
 
-from plw.cli.main import main
-
-
-def run_cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr("sys.argv", ["plw", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr()
-
 
 @pytest.fixture
 def config_file(tmp_path, stories_path, alpaca_path):
@@ -42,8 +33,8 @@ def config_file(tmp_path, stories_path, alpaca_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("plw", [0.0, 0.1, 1.0])
-def test_real_finetune_lowers_completion_loss(monkeypatch, capsys, config_file, tmp_path, plw):
-    code, _ = run_cli(monkeypatch, capsys, "train", str(config_file()), f"prompt_loss_weight={plw}")
+def test_real_finetune_lowers_completion_loss(plw_cli, config_file, tmp_path, plw):
+    code, _, _ = plw_cli("train", str(config_file()), f"prompt_loss_weight={plw}")
     assert code in (0, None)
     out = tmp_path / "out"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -56,7 +47,7 @@ def test_real_finetune_lowers_completion_loss(monkeypatch, capsys, config_file, 
     assert (out / "model" / "model.safetensors").exists()
 
 
-def test_lora_and_regularisers_run(monkeypatch, capsys, config_file, tmp_path):
+def test_lora_and_regularisers_run(plw_cli, config_file, tmp_path):
     path = config_file(
         max_steps=2,
         eval_data=None,
@@ -68,7 +59,7 @@ def test_lora_and_regularisers_run(monkeypatch, capsys, config_file, tmp_path):
             "minkowski_lambda": 1e-3,
         },
     )
-    code, _ = run_cli(monkeypatch, capsys, "train", str(path), "packing=true", "precision=bf16")
+    code, _, _ = plw_cli("train", str(path), "packing=true", "precision=bf16")
     assert code in (0, None)
     assert (tmp_path / "out" / "model" / "adapter_config.json").exists()
 
@@ -93,42 +84,37 @@ def test_lora_and_regularisers_run(monkeypatch, capsys, config_file, tmp_path):
         ("trainer_args={optim: adamw_nope}", "trainer_args: Value error, Transformers rejects"),
     ],
 )
-def test_bad_config_is_one_line_exit_2(monkeypatch, capsys, config_file, override, message):
+def test_bad_config_is_one_line_exit_2(monkeypatch, plw_cli, config_file, override, message):
     def no_model(*args, **kwargs):
         raise AssertionError("a config error must be found before any model loads")
 
     monkeypatch.setattr("plw.models.load_model", no_model)
-    code, captured = run_cli(monkeypatch, capsys, "train", str(config_file()), override)
+    code, _, err = plw_cli("train", str(config_file()), override)
     assert code == 2
-    assert len(captured.err.strip().splitlines()) == 1
-    err = " ".join(captured.err.split())
+    assert len(err.strip().splitlines()) == 1
+    err = " ".join(err.split())
     assert message in err and "Traceback" not in err
     assert str(config_file()) in err or "not found" in err
 
 
-def test_bad_yaml_names_line(monkeypatch, capsys, tmp_path):
+def test_bad_yaml_names_line(plw_cli, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model: x\ndata: [unclosed\n")
-    code, captured = run_cli(monkeypatch, capsys, "train", str(path))
-    assert code == 2 and f"{path}:" in captured.err.replace("\n", "") and "invalid YAML" in captured.err
+    code, _, err = plw_cli("train", str(path))
+    assert code == 2 and f"{path}:" in err.replace("\n", "") and "invalid YAML" in err
 
 
-def test_bad_record_names_file_and_field(monkeypatch, capsys, config_file, tmp_path):
+def test_bad_record_names_file_and_field(plw_cli, config_file, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "a", "output": 3}\n')
-    code, captured = run_cli(
-        monkeypatch,
-        capsys,
-        "train",
-        str(config_file(eval_data=None)),
-        f"data.path={bad}",
-        "data.skip_bad_records=false",
+    code, _, err = plw_cli(
+        "train", str(config_file(eval_data=None)), f"data.path={bad}", "data.skip_bad_records=false"
     )
-    err = " ".join(captured.err.split())
+    err = " ".join(err.split())
     assert code == 2 and "bad.jsonl:2: field 'output': expected a string, got int" in err
 
 
-def test_auto_plw_resolves_from_generation_ratio(monkeypatch, capsys, config_file, tmp_path):
+def test_auto_plw_resolves_from_generation_ratio(plw_cli, config_file, tmp_path):
     short = tmp_path / "short.jsonl"
     rows = [
         {
@@ -139,7 +125,7 @@ def test_auto_plw_resolves_from_generation_ratio(monkeypatch, capsys, config_fil
     ]
     short.write_text("\n".join(json.dumps(r) for r in rows))
     path = config_file(max_steps=1, eval_data=None, data={"path": str(short)}, prompt_loss_weight="auto")
-    code, _ = run_cli(monkeypatch, capsys, "train", str(path))
+    code, _, _ = plw_cli("train", str(path))
     assert code in (0, None)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["prompt_loss_weight"] == pytest.approx(0.242, abs=1e-3)

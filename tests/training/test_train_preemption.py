@@ -20,8 +20,8 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from support import reaped, run_plw
 
-from plw.cli.main import main
 from plw.training.checkpoints import incomplete_reason
 
 STEPS = 8
@@ -63,21 +63,10 @@ def config_path(tmp_path_factory, stories_path, alpaca_path):
     return path
 
 
-def run_cli(*argv) -> int:
-    old = sys.argv
-    sys.argv = ["plw", *map(str, argv)]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    return stop.value.code or 0
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(config_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "out"
-    assert run_cli("train", config_path, f"output_dir={out}") == 0
+    assert run_plw("train", config_path, f"output_dir={out}") == 0
     return out
 
 
@@ -95,7 +84,7 @@ def test_signal_saves_a_checkpoint_exits_75_and_the_rerun_equals_an_uninterrupte
     with log.open("wb") as output, err.open("wb") as errors:
         command = [sys.executable, "-c", BOOTSTRAP, "train", str(config_path), f"output_dir={out}"]
         process = subprocess.Popen(command, env=env, stdout=output, stderr=errors)
-    try:
+    with reaped(process):
         deadline = time.monotonic() + 240
         while not (steps.is_file() and len(steps.read_text().split()) >= 2):
             assert process.poll() is None, err.read_text(errors="replace")[-3000:]
@@ -105,10 +94,6 @@ def test_signal_saves_a_checkpoint_exits_75_and_the_rerun_equals_an_uninterrupte
         process.send_signal(signum)
         code = process.wait(timeout=60)
         took = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     text = err.read_text(errors="replace")
     assert code == 75, text[-3000:]
     print(f"{signal.Signals(signum).name}: exited 75 {took:.2f} s after the signal")
@@ -123,7 +108,7 @@ def test_signal_saves_a_checkpoint_exits_75_and_the_rerun_equals_an_uninterrupte
     )
     assert "Traceback" not in text
 
-    assert run_cli("train", config_path, f"output_dir={out}") == 0
+    assert run_plw("train", config_path, f"output_dir={out}") == 0
     history = json.loads((out / "log_history.json").read_text())
     assert [e["step"] for e in history if "loss" in e] == list(range(1, STEPS + 1))
     resumed, expected = (json.loads((d / "metrics.json").read_text()) for d in (out, uninterrupted))
