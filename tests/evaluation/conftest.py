@@ -1,44 +1,18 @@
-"""Fixtures for the evaluation tests: shared data location, real tiny models, small data files."""
+"""Fixtures for the evaluation tests: the shared benchmark data, SmolLM2, small data files. (The
+stories260K fixtures `stories_path` and `stories`, and `write_jsonl`, are in tests/conftest.py.)"""
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_data() -> Path:
-    """`$PLW_SHARED_DATA`, else the `shared/data` folder beside the repository."""
-    return Path(os.environ.get("PLW_SHARED_DATA", REPO.parent / "shared" / "data"))
+from support import shared, write_jsonl
 
 
 @pytest.fixture(scope="session")
 def bench_dir() -> Path:
-    path = shared_data() / "bench"
-    if not (path / "piqa" / "validation.jsonl").is_file():
-        pytest.skip(f"shared benchmark data not found at {path} (set PLW_SHARED_DATA)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def stories_path() -> Path:
-    path = shared_data() / "models" / "stories260K"
-    if not (path / "config.json").is_file():
-        pytest.skip(f"stories260K model not found at {path} (set PLW_SHARED_DATA)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def stories(stories_path):
-    """The real 260K-parameter TinyStories model as an HFModel."""
-    from plw.evaluation.hf import HFModel
-
-    return HFModel.from_spec(str(stories_path), batch_size=8)
+    return shared("bench/piqa/validation.jsonl").parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -56,18 +30,6 @@ def _offline(monkeypatch):
     # Tests never reach the hub: fail fast instead of waiting for network timeouts.
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(name="write_jsonl")
-def _write_jsonl():
-    """`write_jsonl(path, rows)`: write rows as JSON lines (parents created)."""
-    return write_jsonl
 
 
 ARC_ROWS = [
