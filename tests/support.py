@@ -22,7 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
-SHARED = Path(os.environ.get("PLW_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("PLW_SHARED_DATA") or REPO.parent / "shared" / "data")
 STORIES = SHARED / "models" / "stories260K"
 ALPACA = SHARED / "instruct" / "alpaca_5000.json"
 TINY = REPO / "configs" / "studies" / "tiny.yaml"

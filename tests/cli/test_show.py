@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import assert_one_line_error
+from support import assert_one_line_error, write_jsonl
 
 from plw.config import validate
 from plw.training.config import TrainConfig
@@ -44,9 +44,7 @@ def chat_tokenizer(stories_tokenizer, tmp_path) -> Path:
 
 @pytest.fixture
 def data(tmp_path) -> Path:
-    path = tmp_path / "mixed.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS), encoding="utf-8")
-    return path
+    return write_jsonl(tmp_path / "mixed.jsonl", RECORDS)
 
 
 def training_examples(tokenizer_dir: Path, data: Path, plw: float) -> list[dict]:
