@@ -15,6 +15,7 @@ import pandas as pd
 
 from plw.analysis.results import CELL_COLUMNS
 from plw.errors import PLWError
+from plw.evaluation.items import FAMILY_METRICS  # defined where the family metrics are written
 
 PRIMARY_METRICS: dict[str, str] = {
     "arc_challenge": "acc_norm",
@@ -32,12 +33,6 @@ PRIMARY_METRICS: dict[str, str] = {
     "synthetic_*": "exact_match",
 }
 """Task (or shell pattern) -> the metric used as its score."""
-
-FAMILY_METRICS: dict[str, str] = {"synthetic": "exact_match_"}
-"""Task -> metric prefix of its task families. When a cell reports per-family metrics
-(`exact_match_lookup`, ...), each family is scored as its own benchmark `<task>:<family>` (as the
-paper scores its benchmarks apart, with a benchmark effect) and the task's aggregate is left out:
-it is their mean, and one score per cell leaves the GLMM nothing to fit across benchmarks."""
 
 ALTERNATE_METRICS: dict[str, tuple[str, ...]] = {"truthfulqa_mc2": ("mc2",)}
 """Other names accepted for a task's primary metric, tried in order after PRIMARY_METRICS."""

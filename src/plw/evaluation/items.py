@@ -12,7 +12,7 @@ task knows which choices are true, the record need not say):
                  `continuation_bytes` (one count per choice)
 
 Synthetic items that carry a `family` are also reported under task `<task>:<family>`, the benchmark
-name the aggregate analysis gives each family (plw.analysis.scores.FAMILY_METRICS).
+name the aggregate analysis gives each family (FAMILY_METRICS, used by plw.analysis.scores).
 """
 
 from __future__ import annotations
@@ -22,10 +22,17 @@ import math
 from pathlib import Path
 from typing import Any
 
-from plw.analysis.scores import FAMILY_METRICS
 from plw.errors import PLWError
 
 ROW_KEYS = ("task", "item", "metric", "value", "item_hash")
+FAMILY_METRICS: dict[str, str] = {"synthetic": "exact_match_"}
+"""Task -> metric prefix of its task families (plw.evaluation.tasks.synthetic writes
+`exact_match_<family>`). Here a family's item is also a row of task `<task>:<family>`; in
+plw.analysis.scores, when a cell reports per-family metrics (`exact_match_lookup`, ...), each family
+is scored as its own benchmark `<task>:<family>` (as the paper scores its benchmarks apart, with a
+benchmark effect) and the task's aggregate is left out: it is their mean, and one score per cell
+leaves the GLMM nothing to fit across benchmarks."""
+
 # Integers that identify or index rather than score: never rows.
 NOT_SCORES = frozenset({"doc_id", "gold", "pred", "pred_norm", "labels", "item_hash", "continuation_bytes"})
 
