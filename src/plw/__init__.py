@@ -1,7 +1,8 @@
 """plw: instruction fine-tuning with a fractional prompt loss weight.
 
-The public API is small: the loss (`plw_loss`), the data path (`tokenize_records`,
-`PLWDataCollator`) and the trainers (`PLWTrainer`, `PLWSFTTrainer`, `PLWSFTConfig`). Heavy modules
+The public API is small: the loss (`plw_loss`), the data path (`tokenize_records` with its
+`EncodeOptions`, giving weight-free features, and `PLWDataCollator`, which weighs them by a PLW or a
+`TokenWeights` spec) and the trainers (`PLWTrainer`, `PLWSFTTrainer`, `PLWSFTConfig`). Heavy modules
 are imported lazily so `import plw` stays fast for the CLI.
 """
 
@@ -14,6 +15,8 @@ _LAZY = {
     "token_losses": "plw.loss.weighted",
     "PLWDataCollator": "plw.data.collator",
     "tokenize_records": "plw.data.tokenize",
+    "EncodeOptions": "plw.data.options",
+    "TokenWeights": "plw.data.weights",
     "PLWTrainer": "plw.training.trainer",
     "PLWSFTTrainer": "plw.training.sft",
     "PLWSFTConfig": "plw.training.sft",

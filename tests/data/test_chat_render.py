@@ -11,8 +11,8 @@ from plw.data.chat_render import render_chat
 from plw.data.chat_templates import read_chat_template
 from plw.data.messages import read_messages
 from plw.data.sources import Record
-from plw.data.tokenize import add_weights, encode_records
-from plw.data.weights import TokenWeights
+from plw.data.tokenize import encode_records
+from plw.data.weights import TokenWeights, example_loss_weights
 from plw.errors import PLWError
 
 # Renders `reasoning_content` itself, as Qwen3's and DeepSeek-R1's templates do (but in every turn).
@@ -78,13 +78,13 @@ def test_reasoning_weight_scales_what_its_answer_weighs(bpe_tokenizer):
     messages = [USER, first, USER, {"role": "assistant", "content": "No.", "reasoning_content": "Two."}]
     (example,), _ = encode_records([Record({"messages": messages}, "d:1")], tok, max_length=None)
     spec = TokenWeights(prompt=0.1, completion=0.9, reasoning=0.5)
-    weights = add_weights(example, spec)["loss_weights"]
+    weights = example_loss_weights(example, spec).tolist()
     by_part: dict[str, set[float]] = {}
     for part, weight in zip(example["token_parts"], weights, strict=True):
         by_part.setdefault(PARTS[part], set()).add(round(weight, 6))
     assert by_part["reasoning"] == {0.45} and by_part["assistant"] == {0.9}
     assert by_part["reasoning_earlier"] == {0.4} and by_part["assistant_earlier"] == {0.8}  # message weight
-    plain = add_weights(example, TokenWeights(prompt=0.1, completion=0.9))["loss_weights"]
+    plain = example_loss_weights(example, TokenWeights(prompt=0.1, completion=0.9)).tolist()
     answers = {PARTS[p]: w for p, w in zip(example["token_parts"], plain, strict=True)}
     assert answers["reasoning"] == 0.9  # unset: the answer's weight
 

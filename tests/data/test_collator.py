@@ -3,6 +3,7 @@ import torch
 
 from plw.batch import PART_IDS
 from plw.data.collator import PART_PAD, PLWDataCollator, pack_examples
+from plw.data.weights import NO_WEIGHT, TokenWeights, example_loss_weights
 
 
 def ex(ids, mask, plw=0.5):
@@ -61,26 +62,54 @@ def test_weights_out_of_range_are_refused():
         PLWDataCollator(pad_token_id=0, prompt_loss_weight=-0.1)
 
 
-def test_example_weights_must_match_both_configured_weights():
-    with pytest.raises(ValueError, match="prompt_loss_weight"):
-        PLWDataCollator(0, prompt_loss_weight=0.0)([ex([5, 6, 7], [0, 1, 1], plw=0.5)])
-    with pytest.raises(ValueError, match="completion_loss_weight"):
-        PLWDataCollator(0, prompt_loss_weight=0.5, completion_loss_weight=0.8)([ex([5, 6, 7], [0, 1, 1])])
-    PLWDataCollator(0, prompt_loss_weight=0.5)([ex([5, 6, 7], [0, 1, 1])])  # agrees: accepted
-
-
-def test_weights_of_chat_records_are_not_checked_but_others_are():
-    plain = {**ex([5, 6, 7], [0, 1, 1]), "token_parts": [PART_IDS["prompt"]] + [PART_IDS["completion"]] * 2}
-    with pytest.raises(ValueError, match="prompt_loss_weight"):
-        PLWDataCollator(0, prompt_loss_weight=0.1)([plain])
-    # A role spec can weight user and template tokens apart; the mask alone cannot say so.
+def test_a_spec_and_example_weights_at_once_are_refused_and_user_weights_kept():
+    # A user's own weights (here a chat example's, which the mask alone cannot give) are taken as
+    # they are when the collator has no spec; with a spec as well, one of them would be ignored.
     example = {
         **ex([5, 6, 7, 8], [0, 0, 1, 1]),
         "loss_weights": [0.0, 0.3, 1.0, 1.0],
         "token_parts": [T, U, A, A],
     }
-    batch = PLWDataCollator(0, prompt_loss_weight=0.1)([example])
+    batch = PLWDataCollator(0)([example])
     assert batch["loss_weights"].tolist() == [[0.0, pytest.approx(0.3), 1.0, 1.0]]
+    with pytest.raises(ValueError, match="give one"):
+        PLWDataCollator(0, prompt_loss_weight=0.1)([example])
+    with pytest.raises(ValueError, match="give one"):
+        PLWDataCollator(0)([{"input_ids": [5, 6], "completion_mask": [0, 1]}])
+    with pytest.raises(ValueError, match="not both"):
+        PLWDataCollator(0, prompt_loss_weight=0.1, weights=TokenWeights(prompt=0.1))
+
+
+def chat_example() -> dict:
+    """Weight-free features of a chat example: template, user (a message weight on one token), assistant."""
+    return {
+        "input_ids": [5, 6, 7, 8, 9],
+        "completion_mask": [0, 0, 0, 1, 1],
+        "token_parts": [T, U, U, A, A],
+        "message_weights": [NO_WEIGHT, NO_WEIGHT, 0.6, NO_WEIGHT, NO_WEIGHT],
+        "sample_weight": 0.5,
+    }
+
+
+def test_the_collator_weighs_by_its_spec_through_example_weights():
+    spec = TokenWeights(prompt=0.1, completion=0.9, roles={"user": 0.3}, template=0.2)
+    batch = PLWDataCollator(0, weights=spec)([chat_example(), {**chat_example(), "sample_weight": 1.0}])
+    expected = [[0.1, 0.15, 0.3, 0.45, 0.45], [0.2, 0.3, 0.6, 0.9, 0.9]]
+    assert batch["loss_weights"].tolist() == [[pytest.approx(w) for w in row] for row in expected]
+    assert torch.equal(batch["loss_weights"][0], example_loss_weights(chat_example(), spec).float())
+    assert batch["labels"].tolist()[0] == chat_example()["input_ids"]  # prompt labels are kept
+
+
+def test_packed_examples_keep_their_own_sample_weights_and_no_loss_crosses_them():
+    spec = TokenWeights(prompt=0.1, template=0.2)
+    other = {**chat_example(), "input_ids": [1, 2, 3, 4, 5], "sample_weight": 0.25}
+    packed = pack_examples([chat_example(), other], max_length=16)
+    assert len(packed) == 1 and packed[0]["sample_weight"] == [0.5] * 5 + [0.25] * 5
+    batch = PLWDataCollator(0, padding_free=True, weights=spec)(packed)
+    alone = [example_loss_weights(e, spec).float() for e in (chat_example(), other)]
+    first = torch.tensor([True, False, False, False, False] * 2)
+    assert torch.equal(batch["loss_weights"][0], torch.cat(alone).masked_fill(first, 0.0))
+    assert batch["labels"][0][first].eq(-100).all()
 
 
 def test_token_parts_are_padded_with_no_part():

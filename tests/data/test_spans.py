@@ -8,8 +8,8 @@ import pytest
 
 from plw.batch import PART_IDS
 from plw.data.sources import Record
-from plw.data.tokenize import add_weights, encode_records
-from plw.data.weights import NO_WEIGHT, TokenWeights
+from plw.data.tokenize import encode_records
+from plw.data.weights import NO_WEIGHT, TokenWeights, example_loss_weights
 from plw.errors import PLWError
 
 # Offsets counted by hand:  T h e _ m a g i c _ w o r d _ i s : _ p l e a s e .
@@ -88,7 +88,7 @@ def test_real_tokenizers_weight_the_spanned_word(tok_name, request):
         tok.chat_template = before
     spanned = [t for t, w in zip(example["input_ids"], example["message_weights"], strict=True) if w == 0.5]
     assert tok.decode(spanned).strip() == "please"
-    weighted = add_weights(example, TokenWeights(prompt=0.1))["loss_weights"]
+    weighted = example_loss_weights(example, TokenWeights(prompt=0.1)).tolist()
     assert sorted(set(weighted)) == [0.1, 0.5, 1.0]
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from plw.data.collator import PLWDataCollator
 from plw.data.formats import ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, render_alpaca
 from plw.data.sources import Record
 from plw.data.tokenize import encode_records, tokenize_records
@@ -61,9 +62,12 @@ def test_straddling_token_goes_to_completion(bpe_tokenizer):
 def test_weights_and_labels(stories_tokenizer):
     features, _ = tokenize_records([alpaca()], stories_tokenizer, prompt_loss_weight=0.25)
     f = features[0]
-    assert f["labels"] == f["input_ids"], "prompt labels are kept, never -100"
-    assert {w for w, m in zip(f["loss_weights"], f["completion_mask"], strict=True) if m} == {1.0}
-    assert {w for w, m in zip(f["loss_weights"], f["completion_mask"], strict=True) if not m} == {0.25}
+    assert "loss_weights" not in f and "labels" not in f  # weight-free: the collator makes both
+    batch = PLWDataCollator(0, prompt_loss_weight=0.25)([f])
+    labels, weights = batch["labels"][0].tolist(), batch["loss_weights"][0].tolist()
+    assert labels == f["input_ids"], "prompt labels are kept, never -100"
+    assert {w for w, m in zip(weights, f["completion_mask"], strict=True) if m} == {1.0}
+    assert {w for w, m in zip(weights, f["completion_mask"], strict=True) if not m} == {0.25}
 
 
 def test_chat_roles(bpe_tokenizer):

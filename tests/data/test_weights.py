@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from plw.batch import PART_IDS, PARTS
+from plw.data.collator import PLWDataCollator
 from plw.data.formats import Segment, render_chat
+from plw.data.options import EncodeOptions
 from plw.data.sources import Record
-from plw.data.tokenize import add_weights, encode_batch, encode_records, tokenize_records, weigh_examples
-from plw.data.weights import NO_WEIGHT, TokenWeights, example_weights
+from plw.data.tokenize import check_trainable, encode_batch, encode_records, tokenize_records
+from plw.data.weights import NO_WEIGHT, TokenWeights, example_loss_weights, example_weights
 from plw.errors import PLWError
 
 TOKENIZERS = ["bpe_tokenizer", "stories_chat_tokenizer", "smollm2_tokenizer"]
@@ -44,6 +47,13 @@ def chat(messages=CHAT, where="c.jsonl:1", **extra):
 
 def alpaca(where="a.json[0]", **extra):
     return Record({"instruction": "Name a colour.", "input": "", "output": "Blue.", **extra}, where)
+
+
+def weighed(example, spec) -> list[float]:
+    """The example's weights under `spec` from the one producer; the collator hands the loss the same."""
+    weights = example_loss_weights(example, spec)
+    assert torch.equal(PLWDataCollator(0, weights=spec)([example])["loss_weights"][0], weights.float())
+    return weights.tolist()
 
 
 def part_texts(tokenizer, example) -> dict[str, str]:
@@ -84,7 +94,7 @@ def test_precedence_table(part, side, message, spec, expected, sample):
     got = example_weights(
         [side], weights, token_parts=[PART_IDS[part]], message_weights=[message], sample_weight=sample
     )
-    assert got == [pytest.approx(expected * sample)]
+    assert got.tolist() == [pytest.approx(expected * sample)]
 
 
 def test_unknown_role_and_out_of_range_specs():
@@ -108,13 +118,13 @@ def test_plw_alone_gives_todays_weights(tok_name, plw, request):
         examples, _ = encode_records(records, tok, max_length=None, assistant_turns=turns)
         for example in examples:
             today = [1.0 if m else plw for m in example["completion_mask"]]
-            assert add_weights(example, plw)["loss_weights"] == today
-            assert add_weights(example, TokenWeights(prompt=plw))["loss_weights"] == today
+            assert weighed(example, TokenWeights(prompt=plw)) == today
         features, _ = tokenize_records(
             records, tok, prompt_loss_weight=plw, max_length=None, assistant_turns=turns
         )
-        assert [f["loss_weights"] for f in features] == [
-            [1.0 if m else plw for m in e["completion_mask"]] for e in examples
+        collate = PLWDataCollator(0, prompt_loss_weight=plw)
+        assert [collate([f])["loss_weights"][0].tolist() for f in features] == [
+            torch.tensor([1.0 if m else plw for m in e["completion_mask"]]).tolist() for e in examples
         ]
 
 
@@ -178,7 +188,7 @@ def test_role_template_and_earlier_assistant_weights(bpe_tokenizer):
     )
     (feature,), _ = tokenize_records([chat()], bpe_tokenizer, weights=spec, max_length=None)
     by_part: dict[str, set[float]] = {}
-    for part, weight in zip(feature["token_parts"], feature["loss_weights"], strict=True):
+    for part, weight in zip(feature["token_parts"], weighed(feature, spec), strict=True):
         by_part.setdefault(PARTS[part], set()).add(weight)
     assert by_part == {
         "system": {0.0},
@@ -188,7 +198,8 @@ def test_role_template_and_earlier_assistant_weights(bpe_tokenizer):
         "assistant_earlier": {0.3},
         "assistant": {0.9},
     }
-    assert set(feature) == {"input_ids", "labels", "loss_weights", "completion_mask", "token_parts"}
+    # Weight-free: the collator makes the weights (and labels) from these.
+    assert set(feature) == {"input_ids", "completion_mask", "token_parts", "message_weights", "sample_weight"}
 
 
 def test_message_weight_covers_content_and_end_of_turn(bpe_tokenizer):
@@ -196,7 +207,7 @@ def test_message_weight_covers_content_and_end_of_turn(bpe_tokenizer):
     messages[2]["weight"] = 0  # OpenAI's "do not train on this turn"
     messages[4]["weight"] = 0.75
     (example,), _ = encode_records([chat(messages)], bpe_tokenizer, max_length=None)
-    weighted = add_weights(example, TokenWeights(prompt=0.1, template=0.2))["loss_weights"]
+    weighted = weighed(example, TokenWeights(prompt=0.1, template=0.2))
     tokens = list(zip(example["input_ids"], example["token_parts"], weighted, strict=True))
     earlier = [w for _, p, w in tokens if PARTS[p] == "assistant_earlier"]
     bye = [w for _, p, w in tokens if PARTS[p] == "user"][-1]
@@ -211,10 +222,11 @@ def test_sample_weight_multiplies_every_token(bpe_tokenizer):
     features, _ = tokenize_records(
         records, bpe_tokenizer, prompt_loss_weight=0.2, max_length=None, sample_weight_field="score"
     )
-    half, full = features
-    assert half["loss_weights"] == [w * 0.5 for w in full["loss_weights"]]
+    spec = TokenWeights(prompt=0.2)
+    half, full = (weighed(f, spec) for f in features)
+    assert half == [w * 0.5 for w in full]
     unread, _ = tokenize_records(records, bpe_tokenizer, prompt_loss_weight=0.2, max_length=None)
-    assert unread[0]["loss_weights"] == full["loss_weights"]  # no field configured: not read
+    assert weighed(unread[0], spec) == full  # no field configured: not read
 
 
 @pytest.mark.parametrize(
@@ -247,8 +259,8 @@ def test_an_example_weighing_nothing_is_refused_or_skipped(bpe_tokenizer):
     spec = TokenWeights(prompt=0.0, template=0.0)
     examples, report = encode_records(records, bpe_tokenizer, max_length=None)
     with pytest.raises(PLWError, match=r"^c\.jsonl:4: field 'messages': every token weighs 0"):
-        weigh_examples(examples, spec)
-    kept = weigh_examples(examples, spec, skip_bad_records=True, report=report)
+        check_trainable(examples, spec)
+    kept = check_trainable(examples, spec, skip_bad_records=True, report=report)
     assert len(kept) == 1 and report.skipped == ["c.jsonl:4"] and report.kept == 1
 
 
@@ -270,9 +282,9 @@ def test_cache_keeps_parts_and_weights(bpe_tokenizer, tmp_path, monkeypatch):
         reads.append(1)
         return load_records(str(path))
 
-    options = {"max_length": None, "sample_weight_field": "score"}
-    first, _ = encode_cached({"path": str(path)}, bpe_tokenizer, records=records, **options)
-    again, _ = encode_cached({"path": str(path)}, bpe_tokenizer, records=records, **options)
+    options = EncodeOptions(max_length=None, sample_weight_field="score")
+    first, _ = encode_cached({"path": str(path)}, bpe_tokenizer, options, records=records)
+    again, _ = encode_cached({"path": str(path)}, bpe_tokenizer, options, records=records)
     assert again == first and len(reads) == 1  # the second came from the cache, reading nothing
     assert first[0]["sample_weight"] == 0.25 and first[0]["where"].endswith("d.jsonl:1")
     assert 0.5 in first[0]["message_weights"] and max(first[0]["token_parts"]) > PART_IDS["completion"]

@@ -91,6 +91,41 @@ def test_part_losses_match_hf_loss_on_completion_tokens(stories_path, stories_to
     assert all(v is not None and v > 0 for v in batched)
 
 
+def naive_part_losses(model, examples: list[dict]) -> tuple[float, float]:
+    """The reference: each example alone (no padding), float64 cross-entropy of every predicted token
+    (t >= 1) against the logits at t - 1, averaged over prompt and over completion tokens."""
+    import torch.nn.functional as F
+
+    sums, counts = [0.0, 0.0], [0, 0]
+    for example in examples:
+        ids = torch.tensor([example["input_ids"]])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, :-1].double()
+        ce = F.cross_entropy(logits, ids[0, 1:], reduction="none")
+        for t, part in enumerate(example["completion_mask"][1:]):
+            sums[part] += float(ce[t])
+            counts[part] += 1
+    return sums[0] / counts[0], sums[1] / counts[1]
+
+
+def test_part_losses_equal_a_naive_reference_on_a_padded_batch(
+    stories_path, stories_tokenizer, stories_examples
+):
+    from plw.models import load_model
+
+    model = load_model(str(stories_path)).eval()
+    # Six lengths (prompts cut from the left by k tokens), so the batch is padded.
+    examples = [
+        {"input_ids": e["input_ids"][k:], "completion_mask": e["completion_mask"][k:]}
+        for e, k in zip(stories_examples, (0, 7, 19, 30, 44, 60), strict=False)
+    ]
+    assert len({len(e["input_ids"]) for e in examples}) == 6
+    prompt, completion = part_losses(model, examples, stories_tokenizer.pad_token_id)
+    expected_prompt, expected_completion = naive_part_losses(model, examples)
+    assert prompt == pytest.approx(expected_prompt, rel=1e-5)
+    assert completion == pytest.approx(expected_completion, rel=1e-5)
+
+
 def test_memorization_bleu_is_deterministic(stories_path, stories_tokenizer, stories_examples):
     from plw.models import load_model
 

@@ -9,6 +9,7 @@ from plw.batch import PART_IDS
 from plw.data.collator import PLWDataCollator, pack_examples
 from plw.data.load import load_records
 from plw.data.tokenize import tokenize_records
+from plw.data.weights import TokenWeights
 from plw.models import load_model
 from plw.training.trainer import PLWTrainer
 
@@ -64,10 +65,6 @@ def train_plw(path, tok, feats, tmp_path, plw=0.1, **kw):
     return params(model), trainer.state.log_history
 
 
-def with_plw(feats, plw):
-    return [{**f, "loss_weights": [1.0 if m else plw for m in f["completion_mask"]]} for f in feats]
-
-
 def test_batch8_equals_batch2_times_accumulation4(stories_path, stories_tokenizer, features, tmp_path):
     a, _ = train_plw(stories_path, stories_tokenizer, features, tmp_path, per_device_train_batch_size=8)
     b, _ = train_plw(
@@ -85,7 +82,7 @@ def test_batch8_equals_batch2_times_accumulation4(stories_path, stories_tokenize
 def test_matches_transformers_trainer_with_masked_labels(
     stories_path, stories_tokenizer, features, tmp_path, plw
 ):
-    feats = with_plw(features, plw)
+    feats = features  # weight-free: the trainer's collator weighs them by plw
     ours, our_log = train_plw(
         stories_path,
         stories_tokenizer,
@@ -133,8 +130,8 @@ def test_logs_prompt_and_completion_loss_in_train_and_eval(
     trainer = PLWTrainer(
         model=load_model(str(stories_path)),
         args=args(tmp_path, max_steps=2, per_device_train_batch_size=4, eval_strategy="steps", eval_steps=1),
-        train_dataset=Dataset.from_list(with_plw(features, 0.0)),
-        eval_dataset=Dataset.from_list(with_plw(features[:4], 0.0)),
+        train_dataset=Dataset.from_list(features),
+        eval_dataset=Dataset.from_list(features[:4]),
         processing_class=stories_tokenizer,
         prompt_loss_weight=0.0,
     )
@@ -154,9 +151,10 @@ def test_packed_batch_has_same_loss_as_padded(stories_path, stories_tokenizer, f
     # use_cache=False as in training: Transformers detects packed rows from position_ids only without a cache.
     model = load_model(str(stories_path)).eval()
     feats = features[:4]
-    padded = PLWDataCollator(stories_tokenizer.pad_token_id)(feats)
+    pad = stories_tokenizer.pad_token_id
+    padded = PLWDataCollator(pad, prompt_loss_weight=0.1)(feats)
     packed_rows = pack_examples(feats, max_length=10_000)
-    packed = PLWDataCollator(stories_tokenizer.pad_token_id, padding_free=True)(packed_rows)
+    packed = PLWDataCollator(pad, prompt_loss_weight=0.1, padding_free=True)(packed_rows)
     from plw.loss.weighted import plw_loss
 
     with torch.no_grad():
@@ -193,11 +191,6 @@ def test_minkowski_penalty_keeps_weights_closer(stories_path, stories_tokenizer,
         return sum((p[k] - start[k]).pow(2).sum().item() for k in p) ** 0.5
 
     assert dist(held) < dist(free)
-
-
-def test_collator_refuses_weights_for_another_plw(features):
-    with pytest.raises(ValueError, match="prompt_loss_weight"):
-        PLWDataCollator(0, prompt_loss_weight=0.0)(features[:2])
 
 
 def test_chunked_loss_is_the_default_and_matches_full_logits(
@@ -257,7 +250,7 @@ def test_logs_a_loss_per_part_when_batches_carry_token_parts(
     # The parts split the same tokens as the completion mask: assistant is the completion, and the
     # token-count-weighted mean of user and template is the prompt loss.
     assert train["assistant_loss"] == pytest.approx(train["completion_loss"], rel=1e-6)
-    batch = PLWDataCollator(0)(feats)
+    batch = PLWDataCollator(0, prompt_loss_weight=0.1)(feats)
     parts = batch["token_parts"][:, 1:][batch["labels"][:, 1:].ne(-100)]
     n_user, n_template = (
         (parts == PART_IDS["user"]).sum().item(),
@@ -277,6 +270,10 @@ def test_completion_loss_weight_reaches_the_default_collator(stories_path, stori
     )
     batch = trainer.data_collator([{"input_ids": [5, 6, 7], "completion_mask": [0, 1, 1]}])
     assert torch.allclose(batch["loss_weights"], torch.tensor([[0.2, 0.7, 0.7]]))
-    assert trainer.completion_loss_weight == 0.7
+    assert trainer.data_collator.weights == TokenWeights(prompt=0.2, completion=0.7)
     with pytest.raises(ValueError, match="completion_loss_weight"):
         PLWTrainer(model=trainer.model, args=args(tmp_path), completion_loss_weight=1.5)
+    # Weights for a collator of one's own would be silently unused: refused.
+    with pytest.raises(ValueError, match="not both"):
+        PLWTrainer(model=trainer.model, args=args(tmp_path), data_collator=trainer.data_collator,
+                   prompt_loss_weight=0.2)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 
 from plw.training.config import TrainConfig
@@ -114,3 +115,27 @@ def test_sample_weights_on_prompt_completion_records_train(base, tmp_path):
     data = {"path": write_jsonl(tmp_path / "d.jsonl", rows), "sample_weight_field": "q"}
     metrics = train(TrainConfig(**base, data=data, prompt_loss_weight=0.1), progress=False)
     assert metrics["final_loss"] > 0
+
+
+def test_sample_weights_reach_the_loss_through_the_collator(base, tmp_path, stories_tokenizer):
+    """The dataset is weight-free; Trainer keeps the columns the collator weighs them from."""
+    from plw.data.weights import example_loss_weights
+    from plw.models import load_model
+    from plw.training.run import build_dataset, build_trainer
+
+    rows = [{"prompt": f"Once a {w} sat. Who sat?", "completion": f" A {w}.", "q": q}
+            for w, q in zip("abcd", (1.0, 0.5, 0.25, 1.0), strict=True)]  # fmt: skip
+    data = {"path": write_jsonl(tmp_path / "d.jsonl", rows), "sample_weight_field": "q"}
+    config = TrainConfig(**base, data=data, prompt_loss_weight=0.1)
+    weights = config.token_weights(0.1)
+    dataset, _ = build_dataset(config.data, stories_tokenizer, config, weights, use_cache=False)
+    assert "loss_weights" not in dataset.column_names and "sample_weight" in dataset.column_names
+    trainer = build_trainer(config, load_model(base["model"]), stories_tokenizer, weights, dataset, None, [])
+    batch = next(iter(trainer.get_train_dataloader()))  # shuffled: rows are matched by their ids
+    expected = {tuple(row["input_ids"]): example_loss_weights(row, weights).float() for row in dataset}
+    for ids, got, real in zip(
+        batch["input_ids"], batch["loss_weights"], batch["attention_mask"], strict=True
+    ):
+        n = int(real.sum())
+        assert torch.equal(got[:n], expected[tuple(ids[:n].tolist())]) and not got[n:].any()
+    assert sorted({round(float(w.max()), 6) for w in batch["loss_weights"]}) == [0.25, 0.5, 1.0]

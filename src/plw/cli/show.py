@@ -71,7 +71,8 @@ def _number(text: str) -> Any:
 
 
 def shown_examples(cfg: Any, count: int) -> dict[str, Any]:
-    """The first `count` examples of the config's data, built by training's own `build_dataset`."""
+    """The first `count` examples of the config's data, built by training's own `build_dataset` and
+    weighed by the function its collator calls (`plw.data.weights.example_weights`)."""
     from plw.data.show import (
         part_side_counts,
         show_examples,
@@ -80,16 +81,19 @@ def shown_examples(cfg: Any, count: int) -> dict[str, Any]:
         weight_settings,
     )
     from plw.models import load_tokenizer
-    from plw.training.run import build_dataset, resolve_prompt_loss_weight
+    from plw.training.run import build_dataset, record_reader, resolve_prompt_loss_weight
 
     tokenizer = load_tokenizer(cfg.tokenizer or cfg.model, chat_template=cfg.chat_template)
-    plw, _ = resolve_prompt_loss_weight(cfg, tokenizer)
-    weights = cfg.token_weights(plw)
     limit = min(count, cfg.data.limit or count)
     data = cfg.data.model_copy(update={"limit": limit})
-    # Unpacked, uncached: the examples one by one, exactly as tokenised and weighted for training.
+    # PLW 'auto' reads the whole source for its Rg; the examples shown are then its first records.
+    whole = record_reader(cfg.data)
+    plw, _ = resolve_prompt_loss_weight(cfg, tokenizer, whole)
+    first = (lambda: whole()[:limit]) if cfg.prompt_loss_weight == "auto" else None
+    weights = cfg.token_weights(plw)
+    # Unpacked, uncached: the examples one by one, exactly as tokenised for training.
     unpacked = cfg.model_copy(update={"packing": False})
-    dataset, report = build_dataset(data, tokenizer, unpacked, weights, use_cache=False)
+    dataset, report = build_dataset(data, tokenizer, unpacked, weights, use_cache=False, records=first)
     rows = dataset.to_list()
     return {
         "data": cfg.data.path,
@@ -99,8 +103,8 @@ def shown_examples(cfg: Any, count: int) -> dict[str, Any]:
         "records": limit,
         "dropped": report.dropped,
         "skipped": len(report.skipped),
-        "examples": [example.as_dict() for example in show_examples(rows, tokenizer)],
-        "summary": summarise(rows),
+        "examples": [example.as_dict() for example in show_examples(rows, tokenizer, weights)],
+        "summary": summarise(rows, weights),
         "unused_weights": unreached_weights(weights, part_side_counts(rows)),
     }
 

@@ -59,13 +59,14 @@ def stats_command(
     """Measure a dataset's generation ratio Rg and recommend a prompt loss weight."""
     from plw.data.chat_templates import apply_chat_template
     from plw.data.load import load_records
+    from plw.data.options import EncodeOptions
     from plw.data.spm import load_any_tokenizer
-    from plw.data.stats import analyse, check_format, check_template
+    from plw.data.stats import analyse
     from plw.errors import PLWError
     from plw.files import check_output_path
 
-    check_format(fmt)  # before loading anything slow
-    check_template(template)
+    # Checks the format and template before anything slow loads; max_length only counts long records.
+    options = EncodeOptions(fmt=fmt, template=template, max_length=max_length, skip_bad_records=not strict)
     if histogram is not None:
         check_output_path(histogram, what="--histogram")
     weights, turns, configured = token_weights(train_config, prompt_loss_weight, completion_loss_weight)
@@ -74,8 +75,7 @@ def stats_command(
         _check_chat_template(chat, key)  # before anything slow loads
     records = load_records(data, config=config, split=split, limit=limit)
     tok = apply_chat_template(load_any_tokenizer(tokenizer), chat, key=key)
-    result, ratios = analyse(records, tok, fmt=fmt, template=template, max_length=max_length,
-                             skip_bad_records=not strict, weights=weights, assistant_turns=turns)  # fmt: skip
+    result, ratios = analyse(records, tok, options, weights=weights, assistant_turns=turns)
     result = {"data": data, "tokenizer": tokenizer, **result}
     failure = None
     if histogram is not None:

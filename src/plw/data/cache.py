@@ -1,9 +1,10 @@
 """On-disk cache of tokenised datasets.
 
-Cells of a sweep that share tokenizer, data and template tokenise once. Only the weight-free part
-of `encode_records`' examples is cached; weights are added per run. The key covers everything that
-changes the tokens: the tokenizer's vocabulary and settings, the data file's bytes (or hub id), the
-format, template, max_length, truncation, chat and sample-weight options, and the cache layout.
+Cells of a sweep that share tokenizer, data and tokenisation options tokenise once. Examples are
+weight-free (`plw.data.tokenize`): the collator weighs them per run, so cells that differ only in
+their weights (every PLW level of a sweep) share one entry. The key covers everything that changes
+the tokens: the tokenizer's vocabulary and settings, the data file's bytes (or hub id), the
+`plw.data.options.EncodeOptions` and the cache layout.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from plw.data.load import load_records
+from plw.data.options import EncodeOptions
 from plw.data.presets import preset_local_file
 from plw.data.sources import Record
 from plw.data.synthetic import resolve_source
@@ -51,25 +53,29 @@ def data_fingerprint(path: str) -> str:
 def encode_cached(
     data: dict[str, Any],
     tokenizer: Any,
+    options: EncodeOptions | None = None,
     *,
     use_cache: bool = True,
     records: Callable[[], list[Record]] | None = None,
-    **options: Any,
 ) -> tuple[list[dict[str, Any]], TokenizeReport]:
     """Load and encode records, reusing an earlier identical encoding if cached.
 
     Args:
         data: `path`, `config`, `split`, `limit` of the records (a DataConfig dump).
         tokenizer: the tokenizer.
+        options: the tokenisation options (default `EncodeOptions()`), part of the key.
         use_cache: read and write the cache.
         records: gives the records of `data` when they must be encoded (a caller that reads them
             anyway passes its copy, so a run reads them once); default: `load_records`.
-        **options: `encode_records` keyword arguments.
+
+    Returns:
+        (examples, report): the weight-free examples of `encode_records` and its counts.
     """
+    options = options or EncodeOptions()
     source = {k: data.get(k) for k in ("path", "config", "split", "limit")}
     synthetic = resolve_source(source["path"], source["config"], source["split"] or "train")
     content = data_fingerprint(str(synthetic) if synthetic else source["path"])
-    key = [LAYOUT, tokenizer_fingerprint(tokenizer), content, source, options]
+    key = [LAYOUT, tokenizer_fingerprint(tokenizer), content, source, options.key()]
     key_text = json.dumps(key, sort_keys=True)
     path = cache_dir() / "tokenized" / (hashlib.sha256(key_text.encode()).hexdigest()[:24] + ".npz")
     if use_cache and path.is_file():
@@ -79,7 +85,7 @@ def encode_cached(
         loaded = load_records(source["path"], config=source["config"], split=split, limit=source["limit"])
     else:
         loaded = records()
-    examples, report = encode_records(loaded, tokenizer, **options)
+    examples, report = encode_records(loaded, tokenizer, options)
     if use_cache:
         _write(path, examples, report)
     return examples, report

@@ -1,4 +1,10 @@
-"""Batching that carries `loss_weights` to the loss.
+"""Batching that weighs examples and carries `loss_weights` to the loss.
+
+The collator is where token weights are made: each example's weight-free features
+(`completion_mask`, `token_parts`, `message_weights`, `sample_weight`; `plw.data.tokenize`) and the
+collator's `plw.data.weights.TokenWeights` spec go through `plw.data.weights.example_weights`, the
+one producer. A dataset of the user's own that already carries `loss_weights` is taken as it is
+when the collator has no spec; a spec and example weights at once is an error (give one).
 
 Two layouts:
 - padded (default): [B, T] tensors, right-padded; padding has weight 0 and attention 0.
@@ -8,7 +14,8 @@ Two layouts:
   position_ids), and the weight of each example's first token is set to 0 so no loss crosses a
   boundary either.
 
-Examples that were packed ahead of time carry `seq_lengths` (the lengths of the examples inside).
+Examples that were packed ahead of time carry `seq_lengths` (the lengths of the examples inside) and
+a per-token `sample_weight` (`pack_examples`), so each packed example keeps its own.
 Examples may carry `token_parts` (`plw.batch`); they travel through both layouts, padded with
 `PART_PAD` (-1, "no part": padding has weight 0 and is not logged).
 """
@@ -20,8 +27,8 @@ from typing import Any
 
 import torch
 
-from plw.batch import IGNORE_INDEX, PART_IDS
-from plw.data.weights import unit_weight
+from plw.batch import IGNORE_INDEX
+from plw.data.weights import TokenWeights, example_loss_weights, unit_weight
 
 PART_PAD = -1  # token_parts of padding: no part
 
@@ -37,20 +44,20 @@ def check_loss_weight(name: str, value: float | None) -> None:
 
 @dataclass
 class PLWDataCollator:
-    """Pad or concatenate examples with `input_ids`, `completion_mask` and optional `loss_weights`.
-
-    Examples without `loss_weights` get `completion_loss_weight` on completion tokens and
-    `prompt_loss_weight` on prompt tokens. Examples with `loss_weights` keep them; unless they come
-    from chat records (`token_parts` naming a chat part), their weights follow the completion mask
-    alone and must agree with the collator's, when it has a `prompt_loss_weight`. Weights of chat
-    records (from a role or message spec) cannot be rebuilt from the mask and are not checked.
+    """Weigh, then pad or concatenate examples with `input_ids` and `completion_mask`.
 
     Attributes:
         pad_token_id: id used for padding (its weight is 0, so any id works).
-        prompt_loss_weight: builds `loss_weights` from `completion_mask` for examples that carry none.
-        completion_loss_weight: the completion tokens' weight for those examples.
+        prompt_loss_weight: the simple way to give the plain spec: `weights` becomes
+            `TokenWeights(prompt=prompt_loss_weight, completion=completion_loss_weight)`.
+        completion_loss_weight: the completion tokens' weight of that spec.
         padding_free: concatenate the batch into one row instead of padding.
         pad_to_multiple_of: round the padded length up (padded layout only).
+        weights: the token weight spec every example is weighed by; None: examples must carry
+            their own `loss_weights` (a user's dataset).
+
+    Raises:
+        ValueError: a weight outside [0, 1]; both `weights` and a prompt or completion weight.
     """
 
     pad_token_id: int
@@ -58,10 +65,16 @@ class PLWDataCollator:
     completion_loss_weight: float = 1.0
     padding_free: bool = False
     pad_to_multiple_of: int | None = None
+    weights: TokenWeights | None = None
 
     def __post_init__(self) -> None:
         check_loss_weight("prompt_loss_weight", self.prompt_loss_weight)
         check_loss_weight("completion_loss_weight", self.completion_loss_weight)
+        if self.prompt_loss_weight is None:
+            return
+        if self.weights is not None:
+            raise ValueError("give the collator weights or prompt_loss_weight, not both")
+        self.weights = TokenWeights(prompt=self.prompt_loss_weight, completion=self.completion_loss_weight)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rows = [self._row(e) for e in examples]
@@ -72,49 +85,32 @@ class PLWDataCollator:
     def _row(self, example: dict[str, Any]) -> dict[str, torch.Tensor]:
         ids = torch.as_tensor(example["input_ids"], dtype=torch.long)
         completion = torch.as_tensor(example.get("completion_mask", [1] * len(ids)), dtype=torch.long)
-        parts = example.get("token_parts")
-        if "loss_weights" in example:
-            weights = torch.as_tensor(example["loss_weights"], dtype=torch.float32)
-            if not _has_chat_parts(parts):
-                self._check_weights(weights, completion)
-        elif self.prompt_loss_weight is not None:
-            weights = self._weights(completion)
-        else:
-            raise ValueError("example has no loss_weights and the collator has no prompt_loss_weight")
         labels = torch.as_tensor(example.get("labels", example["input_ids"]), dtype=torch.long)
         lengths = example.get("seq_lengths") or [len(ids)]
         row = {
             "input_ids": ids,
             "labels": labels,
-            "loss_weights": weights,
+            "loss_weights": self._weights({**example, "completion_mask": completion}),
             "completion_mask": completion,
             "seq_lengths": torch.as_tensor(lengths, dtype=torch.long),
         }
-        if parts is not None:
-            row["token_parts"] = torch.as_tensor(parts, dtype=torch.long)
+        if example.get("token_parts") is not None:
+            row["token_parts"] = torch.as_tensor(example["token_parts"], dtype=torch.long)
         return row
 
-    def _weights(self, completion: torch.Tensor) -> torch.Tensor:
-        """[T] float32: the completion weight on completion tokens, PLW on prompt tokens."""
-        return torch.where(
-            completion.bool(), float(self.completion_loss_weight), float(self.prompt_loss_weight)
-        )
-
-    def _check_weights(self, weights: torch.Tensor, completion: torch.Tensor) -> None:
-        """Weights tokenised for one PLW must not silently train a run configured for another."""
-        if self.prompt_loss_weight is None:
-            return
-        is_completion = completion.bool()
-        for part, name, mask in (
-            ("prompt", "prompt_loss_weight", ~is_completion),
-            ("completion", "completion_loss_weight", is_completion),
-        ):
-            found, wanted = weights[mask], float(getattr(self, name))
-            if found.numel() and not torch.allclose(found, torch.tensor(wanted)):
-                raise ValueError(
-                    f"examples carry loss_weights for {part} weight {found[0].item():g}, but the "
-                    f"collator was given {name}={wanted:g}; drop one of them"
-                )
+    def _weights(self, example: dict[str, Any]) -> torch.Tensor:
+        """[T] float32 loss weights: the spec's (`example_weights`), or the example's own."""
+        given = example.get("loss_weights")
+        if given is not None and self.weights is not None:
+            raise ValueError("examples carry loss_weights and the collator has a weight spec: give one")
+        if given is not None:
+            return torch.as_tensor(given, dtype=torch.float32)
+        if self.weights is None:
+            raise ValueError(
+                "example has no loss_weights and the collator has no weights: give one "
+                "(weights= or prompt_loss_weight=)"
+            )
+        return example_loss_weights(example, self.weights).float()
 
     def _pad(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         length = max(len(r["input_ids"]) for r in rows)
@@ -156,11 +152,6 @@ class PLWDataCollator:
         return batch
 
 
-def _has_chat_parts(parts: list[int] | None) -> bool:
-    """Whether an example's token_parts name a chat part (codes above prompt / completion)."""
-    return parts is not None and any(p > PART_IDS["completion"] for p in parts)
-
-
 def _has_parts(rows: list[dict[str, torch.Tensor]]) -> bool:
     return any("token_parts" in r for r in rows)
 
@@ -177,11 +168,13 @@ def _stack(tensors: list[torch.Tensor], length: int, value: float) -> torch.Tens
     return out
 
 
-def pack_examples(examples: list[dict[str, list]], max_length: int) -> list[dict[str, list]]:
+def pack_examples(examples: list[dict[str, Any]], max_length: int) -> list[dict[str, list]]:
     """Pack examples into rows of at most `max_length` tokens (first-fit decreasing).
 
-    Each row concatenates its examples' lists and records `seq_lengths`; weights travel unchanged.
-    Use with `PLWDataCollator(padding_free=True)`.
+    Each row concatenates its examples' per-token lists [T_i] into one [sum T_i] and records
+    `seq_lengths`; a number per example (`sample_weight`) becomes a per-token list, so every packed
+    example keeps its own; other values (`where`) are left out. Use with
+    `PLWDataCollator(padding_free=True)`, which zeroes the weight of each example's first token.
     """
     order = sorted(range(len(examples)), key=lambda i: -len(examples[i]["input_ids"]))
     bins: list[list[int]] = []
@@ -195,10 +188,14 @@ def pack_examples(examples: list[dict[str, list]], max_length: int) -> list[dict
         else:
             bins[slot].append(i)
             room[slot] -= n
-    keys = [k for k in examples[0] if isinstance(examples[0][k], list)] if examples else []
+    first = examples[0] if examples else {}
+    lists = [k for k, v in first.items() if isinstance(v, list)]
+    numbers = [k for k, v in first.items() if isinstance(v, int | float) and not isinstance(v, bool)]
     packed = []
     for members in bins:
-        row = {k: [x for i in members for x in examples[i][k]] for k in keys}
+        row = {k: [x for i in members for x in examples[i][k]] for k in lists}
+        for k in numbers:
+            row[k] = [examples[i][k] for i in members for _ in range(len(examples[i]["input_ids"]))]
         row["seq_lengths"] = [len(examples[i]["input_ids"]) for i in members]
         packed.append(row)
     return packed

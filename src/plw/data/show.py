@@ -1,11 +1,13 @@
 """What the model is trained on: every token of an example with its loss weight and part.
 
-`plw show` answers "is my mask right?". It takes examples tokenised and weighted exactly as training
-does (`encode_records` then `add_weights`) and lays them out per token:
+`plw show` answers "is my mask right?". It takes examples tokenised exactly as training does (its
+weight-free features, `plw.data.tokenize`) and the run's `TokenWeights`, weighs them with the function
+the collator uses (`plw.data.weights.example_weights`) and lays them out per token:
 
 - `tokens`: the text each token adds to the decoded example (decoded in context, so SentencePiece's
   leading spaces and multi-byte characters come out right);
-- `weights`: `loss_weights`, the weight of predicting the token from the ones before it;
+- `weights`: the `loss_weights` training gives, the weight of predicting the token from the ones
+  before it;
 - `parts`: the part each token belongs to (`plw.batch.PARTS`: prompt/completion, or a chat role,
   the template's own tokens, earlier assistant turns).
 
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from plw.batch import PART_IDS, PARTS
-from plw.data.weights import TokenWeights
+from plw.data.weights import TokenWeights, example_loss_weights
 
 # Tokens of context each token is decoded with: enough for multi-byte characters and word-initial
 # spaces, few enough that showing an example stays linear in its length.
@@ -61,14 +63,16 @@ def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
     return texts
 
 
-def show_examples(examples: list[dict[str, list]], tokenizer: Any, *, start: int = 0) -> list[ShownExample]:
-    """Lay out weighted examples (with `input_ids`, `loss_weights`, `completion_mask`) per token."""
+def show_examples(
+    examples: list[dict[str, Any]], tokenizer: Any, weights: TokenWeights, *, start: int = 0
+) -> list[ShownExample]:
+    """Lay out encoded examples per token, each token with the weight `weights` gives it."""
     return [
         ShownExample(
             index=start + i,
             ids=list(example["input_ids"]),
             tokens=token_texts(tokenizer, list(example["input_ids"])),
-            weights=[float(w) for w in example["loss_weights"]],
+            weights=example_loss_weights(example, weights).tolist(),
             parts=[PARTS[p] for p in _part_ids(example)],
             completion_mask=[int(m) for m in example["completion_mask"]],
         )
@@ -76,11 +80,13 @@ def show_examples(examples: list[dict[str, list]], tokenizer: Any, *, start: int
     ]
 
 
-def summarise(examples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tokens and weight mass per part (in `PARTS` order) and per side, over weighted examples.
+def summarise(examples: list[dict[str, Any]], weights: TokenWeights) -> dict[str, Any]:
+    """Tokens and weight mass per part (in `PARTS` order) and per side, over encoded examples.
 
     Args:
-        examples: with `loss_weights` and `completion_mask` (and `token_parts`), each [T].
+        examples: with `completion_mask` (and `token_parts`, `message_weights`, `sample_weight`),
+            each [T] but the sample weight.
+        weights: the spec the examples are weighed by (`example_loss_weights`).
 
     Returns:
         {"examples", "tokens", "weight_mass", "prompt_tokens", "completion_tokens",
@@ -89,18 +95,18 @@ def summarise(examples: list[dict[str, Any]]) -> dict[str, Any]:
         "weight_mass", "mass_share", "mean_weight"}}}. Mass is over predicted tokens (t >= 1).
     """
     count = len(examples)
-    examples = examples or [{"loss_weights": [], "completion_mask": [], "token_parts": []}]
+    examples = examples or [{"completion_mask": [], "token_parts": []}]
     parts = np.concatenate([np.asarray(_part_ids(e), dtype=np.int64) for e in examples])
     side = np.concatenate([np.asarray(e["completion_mask"], dtype=bool) for e in examples])
     # The first token of an example is never predicted: its weight never counts.
-    weights = np.concatenate([np.asarray(e["loss_weights"], dtype=np.float64)[1:] for e in examples])
+    mass_of = np.concatenate([example_loss_weights(e, weights)[1:].numpy() for e in examples])
     predicted = np.concatenate([np.arange(len(e["completion_mask"])) > 0 for e in examples])
     tokens = np.bincount(parts, minlength=len(PARTS))
-    mass = np.bincount(parts[predicted], weights=weights, minlength=len(PARTS))
+    mass = np.bincount(parts[predicted], weights=mass_of, minlength=len(PARTS))
     counted = np.bincount(parts[predicted], minlength=len(PARTS))
     total_tokens, total_mass = int(tokens.sum()), float(mass.sum())
-    prompt_mass = float(weights[~side[predicted]].sum())
-    completion_mass = float(weights[side[predicted]].sum())
+    prompt_mass = float(mass_of[~side[predicted]].sum())
+    completion_mass = float(mass_of[side[predicted]].sum())
     return {
         "examples": count,
         "tokens": total_tokens,
@@ -202,9 +208,7 @@ def weighted_parts(examples: list[dict[str, Any]], weights: TokenWeights | None)
         `weights`, and with weights `generation_ratio_weighted`, `weighted_prompt_mass`,
         `weighted_completion_mass` and `unused_weights`.
     """
-    from plw.data.tokenize import add_weights
-
-    summary = summarise([add_weights(e, weights or TokenWeights(prompt=1.0)) for e in examples])
+    summary = summarise(examples, weights or TokenWeights(prompt=1.0))
     keep = ("tokens", "token_share") + (("weight_mass", "mass_share", "mean_weight") if weights else ())
     out: dict[str, Any] = {
         "parts": {part: {k: row[k] for k in keep} for part, row in summary["parts"].items()},

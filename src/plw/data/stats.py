@@ -10,10 +10,12 @@ Chat records count non-assistant turn contents as prompt and assistant turn cont
 (with their reasoning, and their tool calls as JSON).
 
 `generation_ratio_templated` counts what the model is trained on instead: the default template,
-special tokens and EOS, split by `completion_mask` from `plw.data.tokenize.encode_records`. `parts`
-splits those tokens by part (for chat: each role, the template's own tokens, earlier assistant
-turns), and `generation_ratio_weighted` is the completion over the prompt weight mass under given
-token weights (`plw.data.weights.TokenWeights`): the Rg the loss actually sees.
+special tokens and EOS, split by `completion_mask` from `plw.data.tokenize.encode_records` (with
+training's `plw.data.options.EncodeOptions`, nothing truncated). `parts` splits those tokens by part
+(for chat: each role, the template's own tokens, earlier assistant turns), and
+`generation_ratio_weighted` is the completion over the prompt weight mass under given token weights
+(`plw.data.weights.TokenWeights`, weighed by `example_weights` as the collator weighs them): the Rg
+the loss actually sees.
 """
 
 from __future__ import annotations
@@ -26,17 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from plw.data.formats import (
-    DEFAULT_TEMPLATE,
-    FORMATS,
-    TEMPLATES,
-    RecordError,
-    chat_messages,
-    detect_format,
-    text_field,
-)
+from plw.data.formats import DEFAULT_TEMPLATE, RecordError, chat_messages, detect_format, text_field
 from plw.data.guidance import recommend_plw
 from plw.data.messages import generated_texts
+from plw.data.options import EncodeOptions, check_format, options_of
 from plw.data.show import weighted_parts
 from plw.data.sources import Record
 from plw.data.tokenize import encode_records
@@ -80,18 +75,6 @@ def record_texts(record: Record, fmt: str) -> tuple[list[str], list[str]]:
     messages = chat_messages(record, "chat")
     prompt = [m["content"] for m in messages if m["role"] != "assistant"]
     return prompt, [text for m in messages if m["role"] == "assistant" for text in generated_texts(m)]
-
-
-def check_format(fmt: str) -> None:
-    """Raise PLWError on a format name that is neither 'auto' nor a known format."""
-    if fmt != "auto" and fmt not in FORMATS:
-        raise PLWError(f"unknown format '{fmt}': expected auto, {', '.join(FORMATS)}")
-
-
-def check_template(template: str) -> None:
-    """Raise PLWError on a template name that is neither 'auto' nor a known template."""
-    if template != "auto" and template not in TEMPLATES:
-        raise PLWError(f"unknown template '{template}': expected auto, {', '.join(TEMPLATES)}")
 
 
 def count_tokens(
@@ -190,23 +173,21 @@ def dataset_stats(records: list[Record], tokenizer: Any, **options: Any) -> dict
 def analyse(
     records: list[Record],
     tokenizer: Any,
+    options: EncodeOptions | None = None,
     *,
-    fmt: str = "auto",
-    template: str = "auto",
-    max_length: int | None = 512,
-    skip_bad_records: bool = False,
     weights: TokenWeights | Callable[[float], TokenWeights] | None = None,
-    assistant_turns: str = "all",
+    **changes: Any,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """`dataset_stats` plus the per-record ratios (completion / prompt tokens), for plotting.
 
     Args:
+        options: the tokenisation options, as in training (`fmt`, `template`, `max_length`: over-long
+            records are counted, `skip_bad_records`, `assistant_turns`); `**changes` override them.
         weights: the token weights to measure the weighted Rg under, or a function of the
             recommended PLW giving them (a config whose PLW is 'auto'); None: no weighted Rg.
-        assistant_turns: chat: which assistant turns are completion, as in training.
     """
-    check_template(template)
-    counts = count_tokens(records, tokenizer, fmt, skip_bad_records)
+    options = options_of(options, **changes)
+    counts = count_tokens(records, tokenizer, options.fmt, options.skip_bad_records)
     prompt_total, completion_total = int(counts.prompt.sum()), int(counts.completion.sum())
     rg = _ratio(completion_total, prompt_total)
     ratios = _per_record_ratios(counts)
@@ -228,9 +209,7 @@ def analyse(
     }
     if callable(weights):
         weights = weights(advice.plw if advice else 1.0)
-    templated, lengths = _templated(
-        counts.used, tokenizer, fmt, template, max_length, weights, assistant_turns
-    )
+    templated, lengths = _templated(counts.used, tokenizer, options, weights)
     out.update(templated)
     out["quantiles"] = {"prompt": quantiles(counts.prompt), "completion": quantiles(counts.completion)}
     if lengths is not None:
@@ -266,13 +245,7 @@ def quantiles(lengths: np.ndarray) -> dict[str, float]:
 
 
 def _templated(
-    records: list[Record],
-    tokenizer: Any,
-    fmt: str,
-    template: str,
-    max_length: int | None,
-    weights: TokenWeights | None,
-    assistant_turns: str,
+    records: list[Record], tokenizer: Any, options: EncodeOptions, weights: TokenWeights | None
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Rg, lengths and parts as the model sees them: template, special tokens, EOS; nothing truncated.
 
@@ -281,9 +254,10 @@ def _templated(
     Returns:
         (stats entries, templated length per record or None when the template cannot render).
     """
+    fmt, max_length = options.fmt, options.max_length
     used = sorted({DEFAULT_TEMPLATE[detect_format(r) if fmt == "auto" else fmt] for r in records})
     out: dict[str, Any] = {
-        "template": "+".join(used) if template == "auto" else template,
+        "template": "+".join(used) if options.template == "auto" else options.template,
         "max_length": max_length,
         "parts": None,
         "weights": None,
@@ -291,8 +265,10 @@ def _templated(
         "unused_weights": [],
     }
     try:
-        examples, report = encode_records(records, tokenizer, fmt=fmt, template=template, max_length=None,
-                                          assistant_turns=assistant_turns)  # fmt: skip
+        # The records count_tokens kept, none truncated: every token the template gives is counted.
+        examples, report = encode_records(
+            records, tokenizer, options, max_length=None, skip_bad_records=False
+        )
     except PLWError as err:
         # e.g. chat records and a tokenizer without a chat template: the raw Rg still stands.
         out.update(generation_ratio_templated=None, over_max_length=None, templated_error=str(err))

@@ -1,7 +1,6 @@
-"""Records to token features with a float loss weight per token.
+"""Records to weight-free token features; the loss weights are made later, from a spec.
 
-`encode_records` gives the weight-free part of each example (what gets cached, so changing any
-weight never re-tokenises):
+`encode_records` gives each example, per token [T] unless said otherwise:
 
 - `input_ids`: list[int], the token ids;
 - `completion_mask`: list[int], 1 for completion tokens (and the EOS after them), 0 for prompt;
@@ -9,19 +8,16 @@ weight never re-tokenises):
   completion for non-chat records; a role, "template", "reasoning", ... for chat records);
 - `message_weights`: list[float], the chat message's own `weight` per token (a weight span's where
   one covers it, `plw.data.spans`), -1.0 where none;
-- `sample_weight`: float, the record's sample weight (1.0 by default);
-- `where`: str, the record's location, for errors found when weighting.
+- `sample_weight`: float (one per example), the record's sample weight (1.0 by default);
+- `where`: str, the record's location, for errors found later (`check_trainable`).
 
-`add_weights` (or `weigh_examples`, which also refuses examples whose every weight is 0) adds
-`labels` (a copy of `input_ids`: prompt tokens are *not* masked with -100, their weight decides) and
-`loss_weights` from a PLW or a `plw.data.weights.TokenWeights`, keeping `input_ids`,
-`completion_mask` and `token_parts`. `loss_weights[t]` is the weight of predicting token t from
-tokens < t; the loss shifts it with the labels.
-
-Segment boundaries: the full text is tokenised once; each boundary is the longest common prefix of
-the full ids and the ids of the text up to it. The prompt's tokens are thus exactly its own
-tokenisation (a prefix of the full sequence), and a token straddling the prompt/completion boundary
-(a merge across it) is completion, never prompt. Parts are cut the same way, inside each run.
+That is what the tokenisation cache stores and what a training dataset holds (`FEATURES`, without
+`where`): no `loss_weights` and no `labels`. `plw.data.collator.PLWDataCollator` turns the features
+and its `plw.data.weights.TokenWeights` spec into `loss_weights` (through
+`plw.data.weights.example_weights`, the one producer) and `labels` (a copy of `input_ids`: prompt
+tokens are *not* masked with -100, their weight decides). `check_trainable` refuses, before
+training, an example that would weigh nothing under the spec. Segment boundaries are cut by
+`plw.data.segments`.
 """
 
 from __future__ import annotations
@@ -31,23 +27,26 @@ from itertools import accumulate
 from typing import Any
 
 from plw.batch import PART_IDS
-from plw.data.formats import (
-    DEFAULT_TEMPLATE,
-    RecordError,
-    Segment,
-    detect_format,
-    sample_weight,
-    to_segments,
-)
+from plw.data.formats import DEFAULT_TEMPLATE, RecordError, detect_format, sample_weight, to_segments
+from plw.data.options import EncodeOptions, options_of
+from plw.data.segments import per_token, segment_ends
 from plw.data.sources import Record
 from plw.data.spans import span_weights
-from plw.data.truncation import TRUNCATIONS, truncation_plan
-from plw.data.weights import TokenWeights, as_token_weights, example_weights
+from plw.data.truncation import truncation_plan
+from plw.data.weights import TokenWeights, example_loss_weights
 from plw.errors import PLWError
 
 _BATCH = 1024
 _PER_TOKEN = ("input_ids", "completion_mask", "token_parts", "message_weights")
 _SKIP_HINT = "(skip_bad_records=true skips such records)"
+# What a training example holds: the weight-free features (`where` stays behind: errors only).
+FEATURES: tuple[str, ...] = (
+    "input_ids",
+    "completion_mask",
+    "token_parts",
+    "message_weights",
+    "sample_weight",
+)
 
 
 @dataclass
@@ -69,38 +68,32 @@ class TokenizeReport:
 
 
 def encode_records(
-    records: list[Record],
-    tokenizer: Any,
-    *,
-    fmt: str = "auto",
-    template: str = "auto",
-    max_length: int | None = 512,
-    truncation: str = "left",
-    assistant_turns: str = "all",
-    skip_bad_records: bool = False,
-    sample_weight_field: str | None = None,
+    records: list[Record], tokenizer: Any, options: EncodeOptions | None = None, **changes: Any
 ) -> tuple[list[dict[str, Any]], TokenizeReport]:
-    """Tokenise records into the weight-free part of examples (see the module docstring).
+    """Tokenise records into weight-free examples (see the module docstring).
 
     Args:
-        sample_weight_field: the record field holding its sample weight; None reads none.
+        options: the tokenisation options (default `EncodeOptions()`).
+        **changes: `EncodeOptions` fields overriding `options` (`max_length=None`, ...).
 
     Raises:
-        PLWError: a malformed record (naming its file, line and field), unless `skip_bad_records`.
+        PLWError: a malformed record (naming its file, line and field), unless
+            `options.skip_bad_records`; an unknown option value.
     """
+    opts = options_of(options, **changes)
     report = TokenizeReport(records=len(records))
     rendered = []
     for record in records:
         try:
-            record_fmt = detect_format(record) if fmt == "auto" else fmt
-            record_template = DEFAULT_TEMPLATE[record_fmt] if template == "auto" else template
-            weight = sample_weight(record, sample_weight_field)
+            record_fmt = detect_format(record) if opts.fmt == "auto" else opts.fmt
+            record_template = DEFAULT_TEMPLATE[record_fmt] if opts.template == "auto" else opts.template
+            weight = sample_weight(record, opts.sample_weight_field)
             segments, eos = to_segments(
-                record, record_fmt, record_template, tokenizer, assistant_turns=assistant_turns
+                record, record_fmt, record_template, tokenizer, assistant_turns=opts.assistant_turns
             )
             rendered.append((segments, eos, record_template != "chat", weight, record.where))
         except RecordError as err:
-            if not skip_bad_records:
+            if not opts.skip_bad_records:
                 raise PLWError(f"{err} {_SKIP_HINT}") from err
             report.skipped.append(err.where)
     examples = []
@@ -109,7 +102,7 @@ def encode_records(
         for tokens, (*_, weight, where) in zip(encode_batch(tokenizer, batch), batch, strict=True):
             mask = tokens["completion_mask"]
             status, keep = truncation_plan(
-                mask, tokens["input_ids"], max_length, truncation, tokenizer.bos_token_id
+                mask, tokens["input_ids"], opts.max_length, opts.truncation, tokenizer.bos_token_id
             )
             if status == "dropped":
                 report.dropped += 1
@@ -144,8 +137,8 @@ def encode_batch(tokenizer: Any, items: list[tuple]) -> list[dict[str, list]]:
     for (start, count, special), (segments, eos, *rest) in zip(spans, items, strict=True):
         ids = with_special if special else without
         full = list(ids[start + count - 1])
-        ends = _segment_ends(full, [ids[start + k] for k in range(count - 1)], segments)
-        tokens = {"input_ids": full, **_per_token(segments, ends)}
+        ends = segment_ends(full, [ids[start + k] for k in range(count - 1)], segments)
+        tokens = {"input_ids": full, **per_token(segments, ends)}
         if any(s.spans for s in segments):  # rest: special tokens, sample weight, where the record is
             where = rest[2] if len(rest) > 2 else "record"
             tokens["message_weights"] = span_weights(tokenizer, segments, tokens, where, special)
@@ -163,116 +156,43 @@ def _tokenize(tokenizer: Any, texts: list[str], special: bool) -> list[list[int]
     return tokenizer(texts, add_special_tokens=special)["input_ids"]
 
 
-def _segment_ends(full: list[int], prefixes: list[list[int]], segments: list[Segment]) -> list[int]:
-    """The token index where each segment ends.
-
-    The prompt/completion runs are cut exactly as when segments were only prompt and completion: a
-    token straddling a run boundary goes to the completion side. Parts are then cut inside each run,
-    clamped to it, so a token's part is always on its side.
-    """
-    runs = [k for k in range(len(segments) - 1) if segments[k].is_completion != segments[k + 1].is_completion]
-    run_ends = _cut(full, [prefixes[k] for k in runs], [segments[k].is_completion for k in runs])
-    ends = _cut(full, prefixes, [s.is_completion for s in segments[:-1]])
-    lower, previous = 0, 0
-    for k in range(len(segments)):
-        run = sum(1 for r in runs if r < k)  # the run segment k lies in
-        upper = run_ends[run]
-        ends[k] = upper if k in runs or k == len(segments) - 1 else min(max(ends[k], lower, previous), upper)
-        previous = ends[k]
-        if k in runs:
-            lower = upper
-    return ends
-
-
-def _cut(full: list[int], prefixes: list[list[int]], completion: list[bool]) -> list[int]:
-    """Token boundaries after each prefix (monotone), plus the end; a straddling token goes to a
-    completion segment before the boundary."""
-    bounds, previous = [], 0
-    for prefix, is_completion in zip(prefixes, completion, strict=True):
-        cut = _common_prefix(prefix, full)
-        if cut < len(prefix) and is_completion:
-            cut = min(cut + 1, len(full))  # a straddling token keeps its completion characters completion
-        previous = max(previous, cut)
-        bounds.append(previous)
-    bounds.append(len(full))
-    return bounds
-
-
-def _per_token(segments: list[Segment], ends: list[int]) -> dict[str, list]:
-    """Per-token `completion_mask`, `token_parts` and `message_weights` from segment ends."""
-    out: dict[str, list] = {"completion_mask": [], "token_parts": [], "message_weights": []}
-    start = 0
-    for segment, end in zip(segments, ends, strict=True):
-        n = max(end - start, 0)
-        out["completion_mask"].extend([int(segment.is_completion)] * n)
-        out["token_parts"].extend([PART_IDS[segment.part]] * n)
-        out["message_weights"].extend([float(segment.message_weight)] * n)
-        start = max(start, end)
-    return out
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
-
-
-def add_weights(example: dict[str, Any], weights: float | TokenWeights) -> dict[str, list]:
-    """An encoded example with `labels` and `loss_weights` added for a PLW or a weight spec.
-
-    Returns:
-        `input_ids`, `labels`, `loss_weights`, `completion_mask` and (when encoded with them)
-        `token_parts`, each [T].
-    """
-    spec = as_token_weights(weights)
-    loss_weights = example_weights(
-        example["completion_mask"],
-        spec,
-        token_parts=example.get("token_parts"),
-        message_weights=example.get("message_weights"),
-        sample_weight=example.get("sample_weight", 1.0),
-    )
-    out = {
-        "input_ids": example["input_ids"],
-        "labels": list(example["input_ids"]),
-        "loss_weights": loss_weights,
-        "completion_mask": example["completion_mask"],
-    }
-    if example.get("token_parts") is not None:
-        out["token_parts"] = example["token_parts"]
-    return out
-
-
-def weigh_examples(
+def check_trainable(
     examples: list[dict[str, Any]],
-    weights: float | TokenWeights,
+    weights: TokenWeights,
     *,
     skip_bad_records: bool = False,
     report: TokenizeReport | None = None,
-) -> list[dict[str, list]]:
-    """`add_weights` over examples, refusing one whose every predicted token weighs 0.
+) -> list[dict[str, Any]]:
+    """The examples that some predicted token weighs more than 0 in under `weights`.
+
+    The weights are computed (`example_loss_weights`) and dropped: the collator makes them again
+    on the way to the loss. Training on an example that weighs nothing is surely a mistake (a
+    message weight 0 on every turn, PLW 0 on a record without completion), so it stops here,
+    before any model loads.
 
     Raises:
         PLWError: such an example (naming its record), unless `skip_bad_records`; skipped ones are
             counted in `report`.
     """
-    spec = as_token_weights(weights)
     out = []
     for example in examples:
-        weighted = add_weights(example, spec)
-        if any(weighted["loss_weights"][1:]):  # token 0 is never predicted
-            out.append(weighted)
+        if example_loss_weights(example, weights)[1:].any():  # token 0 is never predicted
+            out.append(example)
             continue
         where = example.get("where", "example")
-        field = "messages" if any(p > 1 for p in example.get("token_parts") or ()) else "completion"
+        chat = any(p > PART_IDS["completion"] for p in example.get("token_parts") or ())
         if not skip_bad_records:
-            raise PLWError(f"{where}: field '{field}': every token weighs 0 {_SKIP_HINT}")
+            name = "messages" if chat else "completion"
+            raise PLWError(f"{where}: field '{name}': every token weighs 0 {_SKIP_HINT}")
         if report is not None:
             report.skipped.append(where)
             report.kept -= 1
     return out
+
+
+def features(example: dict[str, Any]) -> dict[str, Any]:
+    """The `FEATURES` of an encoded example: what a training dataset holds of it."""
+    return {key: example[key] for key in FEATURES if key in example}
 
 
 def tokenize_records(
@@ -281,20 +201,31 @@ def tokenize_records(
     *,
     prompt_loss_weight: float | None = None,
     weights: TokenWeights | None = None,
-    **kwargs: Any,
-) -> tuple[list[dict[str, list]], TokenizeReport]:
-    """Tokenise records into weighted training features (see `add_weights`).
+    options: EncodeOptions | None = None,
+    **changes: Any,
+) -> tuple[list[dict[str, Any]], TokenizeReport]:
+    """Tokenise records into weight-free training features (`FEATURES`, see the module docstring).
+
+    Give the features to a `PLWDataCollator` with the weights to train with; it makes the
+    `loss_weights` and `labels`.
 
     Args:
-        prompt_loss_weight: the PLW (completion tokens weigh 1); or give `weights` instead.
-        weights: a full token weight spec.
-        **kwargs: those of `encode_records`.
+        prompt_loss_weight: the PLW the features will be trained with (completion tokens weigh 1),
+            or `weights`, a full spec; give at most one. Only used to refuse (or, with
+            `skip_bad_records`, skip) an example whose every predicted token weighs 0 under it;
+            no weights are stored.
+        options: the tokenisation options; `**changes` override its fields (`max_length=None`, ...).
+
+    Raises:
+        PLWError: both weights given, a weight outside [0, 1], an unknown option value, a malformed
+            record or one weighing nothing (unless `skip_bad_records`).
     """
-    if (prompt_loss_weight is None) == (weights is None):
-        raise PLWError("give prompt_loss_weight or weights, not both or neither")
-    spec = weights or TokenWeights(prompt=prompt_loss_weight)
-    if kwargs.get("truncation", "left") not in TRUNCATIONS:
-        raise PLWError(f"truncation must be one of {', '.join(TRUNCATIONS)}")
-    examples, report = encode_records(records, tokenizer, **kwargs)
-    skip = kwargs.get("skip_bad_records", False)
-    return weigh_examples(examples, spec, skip_bad_records=skip, report=report), report
+    if prompt_loss_weight is not None and weights is not None:
+        raise PLWError("give prompt_loss_weight or weights, not both")
+    if prompt_loss_weight is not None:
+        weights = TokenWeights(prompt=prompt_loss_weight)
+    opts = options_of(options, **changes)
+    examples, report = encode_records(records, tokenizer, opts)
+    if weights is not None:
+        examples = check_trainable(examples, weights, skip_bad_records=opts.skip_bad_records, report=report)
+    return [features(e) for e in examples], report

@@ -3,8 +3,11 @@
 Tokenisation labels every token with a part (`plw.batch.PARTS`: prompt, completion, a chat role,
 the chat template's own tokens, an earlier assistant turn, an assistant's reasoning), its side
 (`completion_mask`), the weight of the chat message it belongs to (-1.0: none given; a weight span's
-weight where one covers it) and the record's sample weight. A `TokenWeights` spec turns these into
-`loss_weights`. One token's weight, by precedence:
+weight where one covers it) and the record's sample weight: the weight-free features a tokenised
+dataset (and its cache) holds, whatever the weights. `example_weights` turns them and a `TokenWeights`
+spec into `loss_weights`; it is the only function that does, and `plw.data.collator.PLWDataCollator`
+calls it on the way to the loss, so one tokenised dataset serves every spec (a PLW sweep tokenises
+once). One token's weight, by precedence:
 
     sample_weight x reasoning x (span weight, if a message's weight span covers the token
                                  else message weight, if the message has one
@@ -25,14 +28,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator
 
 from plw.batch import PARTS, ROLES
 from plw.errors import PLWError
 
+if TYPE_CHECKING:  # torch loads only when weights are computed: configs validate without it
+    from torch import Tensor
+
 NO_WEIGHT = -1.0  # `message_weights` entry of a token whose message gives no weight
+# The weight-free features of an example that `example_weights` reads (besides the spec).
+WEIGHT_INPUTS: tuple[str, ...] = ("completion_mask", "token_parts", "message_weights", "sample_weight")
 
 
 def unit_weight(value: float) -> float:
@@ -142,43 +150,52 @@ class TokenWeights:
         return out
 
 
-def as_token_weights(weights: float | TokenWeights) -> TokenWeights:
-    """A spec as given, or the paper's special case for a plain PLW (completion tokens weigh 1)."""
-    return weights if isinstance(weights, TokenWeights) else TokenWeights(prompt=float(weights))
-
-
 def example_weights(
-    completion_mask: Sequence[int],
+    completion_mask: Sequence[int] | Tensor,
     weights: TokenWeights,
     *,
-    token_parts: Sequence[int] | None = None,
-    message_weights: Sequence[float] | None = None,
-    sample_weight: float = 1.0,
-) -> list[float]:
-    """An example's `loss_weights` [T] from its per-token labels [T] and a spec.
+    token_parts: Sequence[int] | Tensor | None = None,
+    message_weights: Sequence[float] | Tensor | None = None,
+    sample_weight: float | Sequence[float] | Tensor = 1.0,
+) -> Tensor:
+    """The loss weight of every token of one example: the only producer of `loss_weights`.
 
     Args:
-        completion_mask: 1 on completion-side tokens, [T].
-        weights: the spec.
-        token_parts: index into `PARTS` per token, [T]; None for examples encoded without parts.
-        message_weights: the message's own weight per token (a span's where one covers it),
-            `NO_WEIGHT` where none, [T].
-        sample_weight: the record's weight, multiplying every token's.
+        completion_mask: [T] 1 on completion-side tokens, 0 on prompt-side ones.
+        weights: the spec; the module docstring gives the precedence it is applied by.
+        token_parts: [T] index into `PARTS` per token; None for examples encoded without parts
+            (they weigh by side alone).
+        message_weights: [T] the message's own weight per token (a span's where one covers it),
+            `NO_WEIGHT` where none; None: no token has one.
+        sample_weight: the record's weight multiplying every token's, a scalar or [T] (packed rows
+            carry one per token, so each packed example keeps its own).
+
+    Returns:
+        [T] float64 weights (the collator casts them to float32 for the loss).
     """
-    if token_parts is None or weights.is_plain():
-        side = (float(weights.prompt), float(weights.completion))
-        out = [side[m] for m in completion_mask]
+    import torch
+
+    mask = torch.as_tensor(completion_mask, dtype=torch.long)
+    parts = None if token_parts is None else torch.as_tensor(token_parts, dtype=torch.long)
+    if parts is None or weights.is_plain():
+        side = torch.tensor([float(weights.prompt), float(weights.completion)], dtype=torch.float64)
+        out = side[mask]
     else:
-        table = weights.table()
-        out = [table[p][m] for p, m in zip(token_parts, completion_mask, strict=True)]
+        out = torch.tensor(weights.table(), dtype=torch.float64)[parts, mask]
     if message_weights is not None:
+        given = torch.as_tensor(message_weights, dtype=torch.float64)
         # A message's (or span's) weight replaces the table's; reasoning scales it all the same.
-        scale = weights.scales() if token_parts is not None else [1.0]
-        parts = token_parts if token_parts is not None else [0] * len(out)
-        out = [
-            w if given < 0 else given * scale[p]
-            for w, given, p in zip(out, message_weights, parts, strict=True)
-        ]
-    if sample_weight != 1.0:
-        out = [w * sample_weight for w in out]
-    return out
+        scale = 1.0 if parts is None else torch.tensor(weights.scales(), dtype=torch.float64)[parts]
+        out = torch.where(given < 0, out, given * scale)
+    return out * torch.as_tensor(sample_weight, dtype=torch.float64)
+
+
+def example_loss_weights(example: Mapping[str, Any], weights: TokenWeights) -> Tensor:
+    """`example_weights` of an encoded example (a dict with the `WEIGHT_INPUTS` it has), [T] float64."""
+    return example_weights(
+        example["completion_mask"],
+        weights,
+        token_parts=example.get("token_parts"),
+        message_weights=example.get("message_weights"),
+        sample_weight=example.get("sample_weight", 1.0),
+    )

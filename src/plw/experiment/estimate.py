@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from plw.data.options import EncodeOptions
 from plw.training.config import TrainConfig
 
 log = logging.getLogger("plw.experiment")
@@ -94,9 +95,9 @@ def _parameters(spec: str) -> int | str:
 
 @functools.cache
 def _data_tokens(
-    tokenizer_spec: str, data_json: str, options_json: str, chat_template: str | None = None
+    tokenizer_spec: str, data_json: str, options: EncodeOptions, chat_template: str | None = None
 ) -> tuple[int, int] | str:
-    """(tokens, examples), or why they are unknown."""
+    """(tokens, examples), or why they are unknown (memoised: the options are hashable)."""
     import json
 
     from plw.data.cache import encode_cached
@@ -110,7 +111,7 @@ def _data_tokens(
         return f"dataset {data['path']} is not a local file (hub datasets are not read for an estimate)"
     try:
         tokenizer = load_tokenizer(source, chat_template=chat_template)
-        examples, _ = encode_cached(data, tokenizer, **json.loads(options_json))
+        examples, _ = encode_cached(data, tokenizer, options)
     except Exception as err:  # hub data offline, tokenizer unavailable: unknown
         log.info("tokens of %s unknown: %s", data_json, _first_line(err))
         return f"cannot tokenise {data['path']}: {_first_line(err)}"
@@ -126,12 +127,12 @@ def data_tokens(config: TrainConfig) -> tuple[int, int] | str:
     they are unknown."""
     import json
 
-    from plw.experiment.mechanisms import encode_options
+    from plw.training.run import encode_options
 
     return _data_tokens(
         config.tokenizer or config.model,
         json.dumps(config.data.model_dump(), sort_keys=True),
-        json.dumps(encode_options(config), sort_keys=True),
+        encode_options(config.data, config),
         config.chat_template,
     )
 

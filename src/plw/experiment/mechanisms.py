@@ -20,8 +20,11 @@ import math
 import random
 import re
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from plw.batch import IGNORE_INDEX
 
 log = logging.getLogger("plw.experiment")
 MEMORIZATION_SEED = 0  # fixed, so every cell of a dataset is scored on the same prompts
@@ -152,40 +155,41 @@ def _batches(examples: list[dict], tokens: int = TOKENS_PER_BATCH):
 
 
 def part_losses(model, examples: list[dict], pad_id: int) -> tuple[float | None, float | None]:
-    """Mean next-token loss over prompt tokens and over completion tokens (unweighted)."""
-    import torch
-    import torch.nn.functional as F
+    """Mean next-token loss over prompt tokens and over completion tokens (unweighted).
 
+    Batched as training batches (`PLWDataCollator`, every token weighing 1) and scored by training's
+    loss (`NextTokenLoss`): its per-token NLL [B, T-1] is split by the completion mask of the
+    predicted token; padding and the first token of each example are never predicted.
+
+    Returns:
+        (prompt loss, completion loss), None for a part without tokens.
+    """
+    import torch
+
+    from plw.data.collator import PLWDataCollator
+    from plw.loss.next_token import NextTokenLoss
+
+    collate, loss = PLWDataCollator(pad_id, prompt_loss_weight=1.0), NextTokenLoss()
+    device = next(model.parameters()).device
     sums, counts = [0.0, 0.0], [0, 0]
     with torch.no_grad():
-        for batch in _batches(examples):
-            width = max(len(e["input_ids"]) for e in batch)
-            ids = torch.tensor([e["input_ids"] + [pad_id] * (width - len(e["input_ids"])) for e in batch])
-            comp = torch.tensor([e["completion_mask"] + [0] * (width - len(e["input_ids"])) for e in batch])
-            attn = torch.tensor(
-                [[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in batch]
-            )
-            device = next(model.parameters()).device
-            logits = model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits[:, :-1].float()
-            ce = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:].to(device), reduction="none").cpu()
-            valid, comp = attn[:, 1:].bool(), comp[:, 1:].bool()
-            for part, selected in enumerate((valid & ~comp, valid & comp)):
-                sums[part] += float(ce[selected].sum())
+        for examples_batch in _batches(examples):
+            batch = {k: v.to(device) for k, v in collate(examples_batch).items()}
+            inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+            result = loss(model, inputs, batch["labels"], batch["loss_weights"])
+            predicted = result.targets.ne(IGNORE_INDEX)
+            completion = batch["completion_mask"][:, 1:].bool()
+            for part, selected in enumerate((predicted & ~completion, predicted & completion)):
+                sums[part] += float(result.nll[selected].double().sum())
                 counts[part] += int(selected.sum())
     return tuple(s / c if c else None for s, c in zip(sums, counts, strict=True))  # type: ignore[return-value]
-
-
-def encode_options(config) -> dict[str, Any]:
-    """The tokenisation options training used, so cached encodings are shared."""
-    from plw.training.run import encode_options as training_options
-
-    return training_options(config.data, config)
 
 
 def heldout_examples(config, tokenizer, n: int) -> list[dict]:
     """Encoded records [limit, limit + n) of the training source; [] when all records are trained on."""
     from plw.data.load import load_records
     from plw.data.tokenize import encode_records
+    from plw.training.run import encode_options
 
     data = config.data
     if data.limit is None:
@@ -193,7 +197,8 @@ def heldout_examples(config, tokenizer, n: int) -> list[dict]:
     records = load_records(data.path, config=data.config, split=data.split, limit=data.limit + n)[
         data.limit :
     ]
-    examples, _ = encode_records(records, tokenizer, **{**encode_options(config), "skip_bad_records": True})
+    options = replace(encode_options(data, config), skip_bad_records=True)
+    examples, _ = encode_records(records, tokenizer, options)
     return examples
 
 
@@ -237,6 +242,7 @@ def measure(
             eval_data and for memorisation).
     """
     from plw.data.cache import encode_cached
+    from plw.training.run import encode_options
 
     rows, layers = [], []
     if settings.loss_rsd:
@@ -258,7 +264,7 @@ def measure(
                 log.info("no held-out records (data.limit unset and no eval_data): validation loss skipped")
         rows += [row("val_prompt_loss", losses[0]), row("val_completion_loss", losses[1])]
     if settings.memorization_samples and model is not None:
-        examples, _ = encode_cached(config.data.model_dump(), tokenizer, **encode_options(config))
+        examples, _ = encode_cached(config.data.model_dump(), tokenizer, encode_options(config.data, config))
         bleu = memorization_bleu(model, tokenizer, examples, settings.memorization_samples,
                                  settings.memorization_max_new_tokens)  # fmt: skip
         rows.append(row("memorization_bleu", bleu))

@@ -21,6 +21,8 @@ from typing import Any
 
 from plw.batch import PARTS
 from plw.config import dump_yaml
+from plw.data.options import EncodeOptions
+from plw.data.weights import TokenWeights
 from plw.errors import PLWError
 from plw.files import check_output_path, write_text_atomic
 from plw.models import resolve_model
@@ -45,62 +47,58 @@ def record_reader(data: DataConfig) -> Callable[[], list]:
     )
 
 
-def encode_options(data: DataConfig, config: TrainConfig) -> dict[str, Any]:
-    """The `encode_records` options of a data source in a run (also the tokenisation cache's key)."""
-    return {
-        "fmt": data.format,
-        "template": data.template,
-        "max_length": config.max_length,
-        "truncation": config.truncation,
-        "assistant_turns": data.assistant_turns,
-        "skip_bad_records": data.skip_bad_records,
-        "sample_weight_field": data.sample_weight_field,
-    }
+def encode_options(data: DataConfig, config: TrainConfig) -> EncodeOptions:
+    """The tokenisation options of a data source in a run (also the tokenisation cache's key)."""
+    same = ("template", "assistant_turns", "skip_bad_records", "sample_weight_field")
+    run = {"fmt": data.format, "max_length": config.max_length, "truncation": config.truncation}
+    return EncodeOptions(**run, **{key: getattr(data, key) for key in same})
 
 
 def build_dataset(
     data: DataConfig,
     tokenizer: Any,
     config: TrainConfig,
-    weights: Any,
+    weights: TokenWeights,
     *,
     use_cache: bool = True,
     records: Callable[[], list] | None = None,
 ):
-    """Encode records (cached), weigh them, optionally pack; return (Dataset, report).
+    """Encode records (cached), check them against the run's weights, optionally pack: (Dataset, report).
+
+    The dataset is weight-free (`plw.data.tokenize.FEATURES`; packed rows add `seq_lengths`): the
+    run's collator weighs it. `weights` only refuse (or skip) an example that weighs nothing and
+    name a configured weight that reaches no token.
 
     Args:
-        weights: a PLW or a `plw.data.weights.TokenWeights`.
         records: gives the records when they must be encoded (see `record_reader`).
     """
     from datasets import Dataset
 
     from plw.data.cache import encode_cached
     from plw.data.collator import pack_examples
-    from plw.data.tokenize import weigh_examples
+    from plw.data.tokenize import check_trainable, features
 
+    options = encode_options(data, config)
     examples, report = encode_cached(
-        data.model_dump(), tokenizer, use_cache=use_cache, records=records, **encode_options(data, config)
+        data.model_dump(), tokenizer, options, use_cache=use_cache, records=records
     )
-    features = weigh_examples(examples, weights, skip_bad_records=data.skip_bad_records, report=report)
-    if not features:
+    kept = check_trainable(examples, weights, skip_bad_records=data.skip_bad_records, report=report)
+    if not kept:
         raise PLWError(
             f"{data.path}: no usable examples after tokenisation ({report.dropped} dropped as too long, "
             f"{len(report.skipped)} skipped)"
         )
     warn_unreached_weights(weights, examples, data.path)
+    rows = [features(e) for e in kept]
     if config.packing:
-        features = pack_examples(features, config.max_length)
-    return Dataset.from_list(features), report
+        rows = pack_examples(rows, config.max_length)
+    return Dataset.from_list(rows), report
 
 
-def warn_unreached_weights(weights: Any, examples: list[dict], where: str) -> None:
+def warn_unreached_weights(weights: TokenWeights, examples: list[dict], where: str) -> None:
     """Log each configured weight that applies to no token of `examples`: never ignore one silently."""
     from plw.data.show import part_side_counts, unreached_weights
-    from plw.data.weights import TokenWeights
 
-    if not isinstance(weights, TokenWeights):
-        return
     for key in unreached_weights(weights, part_side_counts(examples)):
         log.warning("%s applies to no token of %s, so it has no effect", key, where)
 
@@ -118,12 +116,9 @@ def resolve_prompt_loss_weight(
     from plw.data.guidance import recommend_plw
     from plw.data.stats import generation_ratio
 
-    ratio = generation_ratio(
-        (records or record_reader(config.data))(),
-        tokenizer,
-        fmt=config.data.format,
-        skip_bad_records=config.data.skip_bad_records,
-    )
+    data = config.data
+    records = records or record_reader(data)
+    ratio = generation_ratio(records(), tokenizer, fmt=data.format, skip_bad_records=data.skip_bad_records)
     advice = recommend_plw(ratio)
     log.info("prompt_loss_weight auto -> %s: %s", advice.plw, advice.reason)
     return advice.plw, advice.reason
@@ -186,53 +181,26 @@ def _train(config: TrainConfig, *, progress: bool, use_cache: bool, callbacks: l
     from trl.trainer.callbacks import RichProgressCallback
 
     from plw.models import load_model, load_tokenizer
-    from plw.training.callbacks import LogLastStep, StopOnNonFinite, StopOnPreemption
-    from plw.training.trainer import PLWTrainer
 
     check_resources(config)
     tokenizer = load_tokenizer(config.tokenizer or config.model, chat_template=config.chat_template)
-    train_records = record_reader(config.data)
-    plw, plw_source = resolve_prompt_loss_weight(config, tokenizer, train_records)
+    records = record_reader(config.data)  # read at most once: PLW 'auto' and tokenisation share them
+    plw, plw_source = resolve_prompt_loss_weight(config, tokenizer, records)
     weights = config.token_weights(plw)
     train_set, train_report = build_dataset(
-        config.data, tokenizer, config, weights, use_cache=use_cache, records=train_records
+        config.data, tokenizer, config, weights, use_cache=use_cache, records=records
     )
     eval_set, eval_report = (None, None)
     if config.eval_data is not None:
         eval_set, eval_report = build_dataset(
             config.eval_data, tokenizer, config, weights, use_cache=use_cache
         )
-    model = load_model(config.model, dtype="float32", dropout=config.regularization.dropout)
-    model = apply_lora(model, config)
-    from plw.data.collator import PLWDataCollator
-
-    trainer = PLWTrainer(
-        model=model,
-        args=training_arguments(config, eval_set is not None),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        # Every example carries the loss_weights of the run's one TokenWeights spec (sample and
-        # message weights included), so the collator needs no weights of its own to fill in or check.
-        data_collator=PLWDataCollator(tokenizer.pad_token_id, padding_free=config.packing),
-        callbacks=[LogLastStep(), StopOnNonFinite(), StopOnPreemption()]
-        + ([RichProgressCallback()] if progress else [])
-        + list(callbacks or []),
-        prompt_loss_weight=plw,
-        completion_loss_weight=config.completion_loss_weight,
-        normalizer=config.normalizer,
-        label_smoothing=config.regularization.label_smoothing,
-        minkowski_lambda=config.regularization.minkowski_lambda,
-        minkowski_p=config.regularization.minkowski_p,
-        loss_impl=config.loss_impl,
-        chunk_size=config.chunk_size,
+    model = apply_lora(
+        load_model(config.model, dtype="float32", dropout=config.regularization.dropout), config
     )
-    needs_optimizer = not config.trainer_args.get("save_only_model", False)
-    # Also without checkpoint_steps: a preempted run leaves the checkpoint of the step it stopped at.
-    resume = latest_checkpoint(out, needs_optimizer=needs_optimizer)
-    if resume is not None:
-        log.info("resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=resume)
+    extra = ([RichProgressCallback()] if progress else []) + list(callbacks or [])
+    trainer = build_trainer(config, model, tokenizer, weights, train_set, eval_set, extra)
+    result = trainer.train(resume_from_checkpoint=resume_point(out, config))
     stop_if_preempted(trainer, out)
     trainer.remove_callback(RichProgressCallback)  # its bars are closed once training ends
     final_eval = trainer.evaluate() if eval_set is not None else {}
@@ -245,6 +213,38 @@ def _train(config: TrainConfig, *, progress: bool, use_cache: bool, callbacks: l
     if trainer.is_world_process_zero():
         write_outputs(out, config.model_copy(update={"prompt_loss_weight": plw}), trainer, metrics)
     return metrics
+
+
+def build_trainer(config: TrainConfig, model, tokenizer, weights, train_set, eval_set, callbacks: list):
+    """The run's PLWTrainer; its collator weighs every batch by the run's token weights `weights`."""
+    from plw.data.collator import PLWDataCollator
+    from plw.training.callbacks import LogLastStep, StopOnNonFinite, StopOnPreemption
+    from plw.training.trainer import PLWTrainer
+
+    return PLWTrainer(
+        model=model,
+        args=training_arguments(config, eval_set is not None),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=PLWDataCollator(tokenizer.pad_token_id, padding_free=config.packing, weights=weights),
+        callbacks=[LogLastStep(), StopOnNonFinite(), StopOnPreemption(), *callbacks],
+        normalizer=config.normalizer,
+        label_smoothing=config.regularization.label_smoothing,
+        minkowski_lambda=config.regularization.minkowski_lambda,
+        minkowski_p=config.regularization.minkowski_p,
+        loss_impl=config.loss_impl,
+        chunk_size=config.chunk_size,
+    )
+
+
+def resume_point(out: Path, config: TrainConfig) -> str | None:
+    """The checkpoint to resume from, also without checkpoint_steps: a preempted run leaves the
+    checkpoint of the step it stopped at."""
+    resume = latest_checkpoint(out, needs_optimizer=not config.trainer_args.get("save_only_model", False))
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    return resume
 
 
 def stop_if_preempted(trainer: Any, out: Path) -> None:

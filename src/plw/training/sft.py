@@ -25,6 +25,9 @@ How each dataset type is weighted:
   and weights prompt tokens by PLW, completion tokens by `completion_loss_weight`.
 - `text` (plain language modelling): every token is completion.
 
+Either way the prepared dataset is weight-free (token ids, completion mask, parts, message weights):
+the trainer's `PLWDataCollator` weighs every batch with `PLWSFTConfig.token_weights()`.
+
 `prompt_loss_weight` supersedes `completion_only_loss` and `assistant_only_loss`: PLW 0 is
 completion-only (assistant-only) loss, PLW 1 loss on everything. `assistant_only_loss=True` is
 accepted with PLW 0 and refused with any other PLW, which contradicts it.
@@ -42,17 +45,20 @@ from typing import Any
 from transformers.utils import logging as hf_logging
 from trl import SFTConfig, SFTTrainer
 
-from plw.batch import IGNORE_INDEX, LOSS_KEYS, PART_IDS
+from plw.batch import IGNORE_INDEX, PART_IDS
 from plw.data.chat_templates import builtin_templates, chat_template_text
 from plw.data.collator import PLWDataCollator
-from plw.data.weights import TokenWeights, example_weights
+from plw.data.weights import TokenWeights
 from plw.errors import PLWError
-from plw.training.trainer import PLWLossMixin
+from plw.training.trainer import DATA_COLUMNS, PLWLossMixin
 
 logger = hf_logging.get_logger("plw.sft")
 # TRL's truncation_mode in plw's terms (see plw.data.tokenize.truncate).
 TRUNCATION = {"keep_start": "right", "keep_end": "left"}
-_FEATURES = ("input_ids", "labels", "loss_weights", "completion_mask", "token_parts")
+# Weight-free, per token [T] and nothing else, so TRL's pack_dataset (lists of one length only) packs
+# them; the sample weight is always 1 here (no field is read). Labels are a copy of input_ids, kept
+# because TRL refuses mask columns without labels in some paths.
+_FEATURES = ("input_ids", "labels", "completion_mask", "token_parts", "message_weights")
 
 
 @dataclass
@@ -137,24 +143,20 @@ def _plw_template(value: str) -> bool:
     return Path(value).expanduser().is_file()
 
 
-def _restore_labels(example: dict[str, Any], weights: TokenWeights) -> dict[str, Any]:
-    """TRL's -100 labels become a completion mask and weights; prompt tokens get their labels back."""
+def _restore_labels(example: dict[str, Any]) -> dict[str, Any]:
+    """TRL's -100 labels become a completion mask and parts (the collator weighs them); prompt
+    tokens get their labels back."""
     mask = [int(label != IGNORE_INDEX) for label in example["labels"]]
     parts = [PART_IDS["completion"] if m else PART_IDS["prompt"] for m in mask]
-    return {
-        "completion_mask": mask,
-        "labels": list(example["input_ids"]),
-        "token_parts": parts,
-        "loss_weights": example_weights(mask, weights, token_parts=parts),
-    }
+    return {"completion_mask": mask, "labels": list(example["input_ids"]), "token_parts": parts}
 
 
 def _encode_messages(batch: dict[str, list], indices: list[int], **options: Any) -> dict[str, list]:
-    """A batch of `messages` rows, tokenised and weighted as `plw train` does."""
+    """A batch of `messages` rows, tokenised as `plw train` does (weight-free: the collator weighs)."""
     from plw.data.sources import Record
-    from plw.data.tokenize import add_weights, encode_records
+    from plw.data.tokenize import encode_records
 
-    tokenizer, weights, name = options.pop("tokenizer"), options.pop("weights"), options.pop("name")
+    tokenizer, name = options.pop("tokenizer"), options.pop("name")
     tools = batch.get("tools") or [None] * len(indices)
     rows = zip(batch["messages"], tools, indices, strict=True)
     records = [
@@ -162,7 +164,7 @@ def _encode_messages(batch: dict[str, list], indices: list[int], **options: Any)
         for messages, t, i in rows
     ]
     examples, _ = encode_records(records, tokenizer, fmt="chat", template="chat", **options)
-    examples = [add_weights(e, weights) for e in examples]
+    examples = [{**e, "labels": list(e["input_ids"])} for e in examples]
     return {key: [e[key] for e in examples] for key in _FEATURES}
 
 
@@ -190,14 +192,11 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         self._set_chat_template(self.processing_class)
         self.data_collator = PLWDataCollator(
             self.processing_class.pad_token_id if hasattr(self.processing_class, "pad_token_id") else 0,
-            prompt_loss_weight=config.prompt_loss_weight,
-            completion_loss_weight=config.completion_loss_weight,
             padding_free=self.padding_free,
             pad_to_multiple_of=config.pad_to_multiple_of,
+            weights=self.token_weights,  # the one place this trainer's tokens are weighed
         )
         self._init_plw(
-            prompt_loss_weight=config.prompt_loss_weight,
-            completion_loss_weight=config.completion_loss_weight,
             normalizer=config.plw_normalizer,
             label_smoothing=config.label_smoothing_factor,
             minkowski_lambda=config.minkowski_lambda,
@@ -226,7 +225,7 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
                 dataset, processing_class, args, packing, formatting_func, dataset_name
             )
             if "labels" in (dataset.column_names or []):
-                dataset = dataset.map(_restore_labels, fn_kwargs={"weights": self.token_weights})
+                dataset = dataset.map(_restore_labels)
         self._warn_unreached(dataset, dataset_name)
         return dataset
 
@@ -240,7 +239,7 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
         )
 
     def _prepare_messages(self, dataset, processing_class, args, packing: bool, name: str):
-        """Tokenise, weight, then pack (as TRL would) a `messages` dataset."""
+        """Tokenise, then pack (as TRL would) a `messages` dataset; the collator weighs it."""
         from datasets import Dataset
         from trl.data_utils import pack_dataset
 
@@ -251,7 +250,6 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
             raise ValueError("When packing is enabled, `max_length` can't be `None`.")
         options = {
             "tokenizer": getattr(processing_class, "tokenizer", processing_class),
-            "weights": self.token_weights,
             "name": name,
             "max_length": args.max_length,
             "truncation": TRUNCATION[args.truncation_mode],
@@ -287,4 +285,4 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *LOSS_KEYS]))
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *DATA_COLUMNS]))

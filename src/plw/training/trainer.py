@@ -27,7 +27,7 @@ import torch
 from transformers import Trainer
 
 from plw.batch import IGNORE_INDEX, LOSS_KEYS
-from plw.data.collator import check_loss_weight
+from plw.data.weights import WEIGHT_INPUTS
 from plw.files import saving
 from plw.loss.next_token import LOSS_IMPLS, NextTokenLoss
 from plw.loss.weighted import NORMALIZERS, divide, normaliser
@@ -35,6 +35,9 @@ from plw.training.loss_tracker import LossTracker
 from plw.training.regularizers import MinkowskiPenalty
 
 _PLW_KEYS = LOSS_KEYS  # the batch keys the loss consumes (kept under this name for plw.training.sft)
+# Dataset columns Trainer must keep although the model's forward does not take them: the loss's keys
+# and the weight-free features the collator weighs (`plw.data.weights.example_weights`).
+DATA_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys([*LOSS_KEYS, *WEIGHT_INPUTS]))
 __all__ = ["LOSS_IMPLS", "PLWLossMixin", "PLWTrainer"]
 
 
@@ -47,21 +50,16 @@ class PLWLossMixin:
     def _init_plw(
         self,
         *,
-        prompt_loss_weight: float | None,
         normalizer: str,
         label_smoothing: float,
         minkowski_lambda: float,
         minkowski_p: float,
         loss_impl: str = "auto",
         chunk_size: int = 1024,
-        completion_loss_weight: float = 1.0,
     ) -> None:
+        # No token weights here: the collator makes them (`plw.data.collator`), the loss reads them.
         if normalizer not in NORMALIZERS:
             raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
-        check_loss_weight("prompt_loss_weight", prompt_loss_weight)
-        check_loss_weight("completion_loss_weight", completion_loss_weight)
-        self.prompt_loss_weight = prompt_loss_weight
-        self.completion_loss_weight = completion_loss_weight
         self.plw_normalizer = normalizer
         self.plw_label_smoothing = label_smoothing
         self.next_token_loss = NextTokenLoss(
@@ -167,14 +165,16 @@ class SaveErrors:
 class PLWTrainer(SaveErrors, PLWLossMixin, Trainer):
     """`transformers.Trainer` with a fractional prompt loss weight.
 
-    The train and eval datasets hold `input_ids` and `completion_mask` (and optionally
-    `loss_weights`, which then take precedence), as produced by `plw.data.tokenize`. Without a
-    `data_collator`, a `PLWDataCollator` builds `loss_weights` from `prompt_loss_weight` and
-    `completion_loss_weight`.
+    The train and eval datasets hold the weight-free features of `plw.data.tokenize` (at least
+    `input_ids` and `completion_mask`), or a user's own `loss_weights`. The data collator weighs
+    them: without a `data_collator`, a `PLWDataCollator` built from `prompt_loss_weight` and
+    `completion_loss_weight`; with one (a `PLWDataCollator(weights=TokenWeights(...))` for chat
+    weights), the weights are its own and these two are not given.
 
     Args:
-        prompt_loss_weight: PLW in [0, 1] for examples without precomputed `loss_weights`.
-        completion_loss_weight: weight in [0, 1] of completion tokens for such examples (default 1).
+        prompt_loss_weight: PLW in [0, 1] of the default collator; None: examples carry
+            `loss_weights`.
+        completion_loss_weight: weight in [0, 1] of completion tokens of the default collator.
         normalizer: "weight_sum" (default), "nonzero" or "completion"; see `plw.loss.weighted`.
         label_smoothing: per-token label smoothing, applied before weighting.
         minkowski_lambda: strength of the penalty to the pre-trained weights (0 disables it).
@@ -199,25 +199,42 @@ class PLWTrainer(SaveErrors, PLWLossMixin, Trainer):
         completion_loss_weight: float = 1.0,
         **kwargs: Any,
     ):
-        if kwargs.get("data_collator") is None:
-            from plw.data.collator import PLWDataCollator
-
-            tokenizer = kwargs.get("processing_class")
-            pad = getattr(tokenizer, "pad_token_id", None) or 0
-            kwargs["data_collator"] = PLWDataCollator(
-                pad, prompt_loss_weight=prompt_loss_weight, completion_loss_weight=completion_loss_weight
-            )
+        kwargs["data_collator"] = default_collator(
+            kwargs.get("data_collator"),
+            kwargs.get("processing_class"),
+            prompt_loss_weight,
+            completion_loss_weight,
+        )
         super().__init__(*args, **kwargs)
-        # Trainer drops dataset columns the model's forward does not take; ours are consumed by the loss.
+        # Trainer drops dataset columns the model's forward does not take; the collator and the loss
+        # consume ours.
         self._set_signature_columns_if_needed()
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *LOSS_KEYS]))
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *DATA_COLUMNS]))
         self._init_plw(
-            prompt_loss_weight=prompt_loss_weight,
             normalizer=normalizer,
             label_smoothing=label_smoothing,
             minkowski_lambda=minkowski_lambda,
             minkowski_p=minkowski_p,
             loss_impl=loss_impl,
             chunk_size=chunk_size,
-            completion_loss_weight=completion_loss_weight,
         )
+
+
+def default_collator(collator: Any, tokenizer: Any, prompt: float | None, completion: float) -> Any:
+    """The given collator, or a `PLWDataCollator` weighing by (prompt, completion).
+
+    Raises:
+        ValueError: a collator and weights both given (the weights would be silently unused); a
+            weight outside [0, 1].
+    """
+    from plw.data.collator import PLWDataCollator
+
+    if collator is None:
+        pad = getattr(tokenizer, "pad_token_id", None) or 0
+        return PLWDataCollator(pad, prompt_loss_weight=prompt, completion_loss_weight=completion)
+    if prompt is not None or completion != 1.0:
+        raise ValueError(
+            "give prompt_loss_weight / completion_loss_weight or a data_collator, not both: the "
+            "collator weighs the tokens"
+        )
+    return collator
