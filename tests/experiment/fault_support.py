@@ -19,7 +19,8 @@ import pandas as pd
 from support import REPO, pythonpath, shared
 
 from plw.experiment.celldir import RESULT
-from plw.experiment.store import TIMING_COLUMNS, ResultStore
+from plw.experiment.store import ResultStore
+from plw.experiment.store_schema import TIMING_COLUMNS
 
 HERE = Path(__file__).resolve().parent
 STEP_SLEEP_ENV = "PLW_TEST_STEP_SLEEP"

@@ -16,7 +16,8 @@ from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.lock import study_lock
 from plw.experiment.plan import fingerprint, make_plan
 from plw.experiment.status import study_status
-from plw.experiment.store import RESULT_COLUMNS, ResultStore
+from plw.experiment.store import ResultStore
+from plw.experiment.store_schema import RESULT_COLUMNS
 
 
 def run(study, runner=sweep_support.ok, **kw):

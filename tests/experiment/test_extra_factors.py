@@ -17,7 +17,8 @@ from plw.errors import PLWError
 from plw.experiment.cells import Cell, expand
 from plw.experiment.driver import run_sweep
 from plw.experiment.executor_local import LocalExecutor
-from plw.experiment.store import RESULT_COLUMNS, ResultStore
+from plw.experiment.store import ResultStore
+from plw.experiment.store_schema import RESULT_COLUMNS
 from plw.experiment.study import load_study
 from plw.experiment.validate import cell_config, check_study
 

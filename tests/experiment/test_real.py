@@ -20,7 +20,8 @@ from support import REPO, TINY, alive, shared
 
 from plw.experiment.celldir import LOG, RESULT, read_json, read_status
 from plw.experiment.driver import run_sweep
-from plw.experiment.store import TIMING_COLUMNS, ResultStore
+from plw.experiment.store import ResultStore
+from plw.experiment.store_schema import TIMING_COLUMNS
 from plw.experiment.study import load_study
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,10 @@ import sweep_support
 
 from plw.experiment.driver import run_sweep
 from plw.experiment.executor_local import LocalExecutor
-from plw.experiment.store import ResultStore, damage
+from plw.experiment.store import ResultStore
 from plw.experiment.store_items import ITEMS_FILE, write_cell_items
 from plw.experiment.store_rebuild import open_store, rebuild_from_cells
+from plw.experiment.store_schema import damage
 
 FACTORS = ["study", "cell", "model", "dataset", "plw", "seed", "regularizer"]
 ITEMS = ["task", "item", "metric", "value", "item_hash"]

@@ -8,8 +8,9 @@ import pandas as pd
 import sweep_support
 from test_driver import run, table
 
-from plw.experiment.store import ResultStore, damage, move_aside
+from plw.experiment.store import ResultStore
 from plw.experiment.store_rebuild import open_store
+from plw.experiment.store_schema import damage, move_aside
 
 
 def test_a_healthy_store_is_left_alone(make_study):

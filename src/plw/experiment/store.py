@@ -1,14 +1,6 @@
 """The study's results store: `STUDY_DIR/results.sqlite`, written only by the sweep driver.
 
-Five tables:
-    results       one row per cell x task x metric, the columns of docs/results-schema.md
-    runs          one row per cell: status, versions, git revision, wall time, tokens per second, error
-    layers        per-layer weight distances: the factor columns, layer, metric, value
-    cell_factors  one row per cell x extra factor (`train.<path>`, value as JSON); `results()` and
-                  `layers()` turn it into one column per extra factor. Kept apart so stores written
-                  before extra factors existed open unchanged (the table is created when missing).
-    items         per-item scores, one row per cell x task x item x metric (plw.experiment.store_items;
-                  created when missing too); `items()` joins the factor columns.
+Five tables (plw.experiment.store_schema): results, runs, layers, cell_factors and items.
 
 The cells' result.json files are the source of truth; the driver re-syncs the store from them on
 every start, so a driver killed between a cell's result and its database insert loses nothing.
@@ -24,43 +16,20 @@ import contextlib
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from plw.analysis.results import COLUMNS
 from plw.errors import PLWError, WriteError
 from plw.experiment.factors import PREFIX, column_values, value_json
 from plw.experiment.store_items import ITEMS_SCHEMA, put_items, read_items, with_factors
+from plw.experiment.store_schema import RUN_COLUMNS, SCHEMA, damage, move_aside
 from plw.files import write_atomic, write_text_atomic
 
-# The tidy results table of docs/results-schema.md, defined once in the analysis that reads it.
-RESULT_COLUMNS = COLUMNS
-RUN_COLUMNS = (
-    "study", "cell", "status", "plw_version", "torch_version", "transformers_version", "python_version",
-    "git_revision", "host", "started", "finished", "wall_time_s", "train_tokens", "tokens_per_second",
-    "error",
-)  # fmt: skip
-TIMING_COLUMNS = ("started", "finished", "wall_time_s", "tokens_per_second")
 FORMATS = ("csv", "parquet", "json")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    study TEXT, cell TEXT, model TEXT, dataset TEXT, plw REAL, seed INTEGER, regularizer TEXT,
-    task TEXT, metric TEXT, value REAL, stderr REAL, PRIMARY KEY (cell, task, metric));
-CREATE TABLE IF NOT EXISTS layers (
-    study TEXT, cell TEXT, model TEXT, dataset TEXT, plw REAL, seed INTEGER, regularizer TEXT,
-    layer TEXT, metric TEXT, value REAL, PRIMARY KEY (cell, layer, metric));
-CREATE TABLE IF NOT EXISTS runs (
-    study TEXT, cell TEXT PRIMARY KEY, status TEXT, plw_version TEXT, torch_version TEXT,
-    transformers_version TEXT, python_version TEXT, git_revision TEXT, host TEXT, started REAL,
-    finished REAL, wall_time_s REAL, train_tokens REAL, tokens_per_second REAL, error TEXT, run_json TEXT);
-CREATE TABLE IF NOT EXISTS cell_factors (cell TEXT, factor TEXT, value TEXT, PRIMARY KEY (cell, factor));
-"""
 _ORDER = "model, dataset, regularizer, seed, plw, task, metric"
-_TABLES = {"results", "layers", "runs"}
 log = logging.getLogger(__name__)
 
 
@@ -81,7 +50,7 @@ class ResultStore:
             log.warning("%s: %s; moved it to %s and rebuilding it from the cells' result.json files",
                         self.path, problem, self.recovered.name)  # fmt: skip
         with self._connect() as con:
-            con.executescript(_SCHEMA + ITEMS_SCHEMA)
+            con.executescript(SCHEMA + ITEMS_SCHEMA)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -204,37 +173,6 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def damage(path: Path) -> str | None:
-    """What is wrong with an existing database file (unreadable, failed check, tables missing), or None."""
-    if not path.exists():
-        return None
-    try:
-        con = sqlite3.connect(path, timeout=30)
-        try:
-            check = [row[0] for row in con.execute("PRAGMA quick_check")]
-            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as err:  # "file is not a database", "disk image is malformed"
-        return f"damaged database ({err})"
-    if check != ["ok"]:
-        return f"damaged database (quick_check: {check[0]})"
-    missing = sorted(_TABLES - tables)
-    return f"damaged database (missing table(s) {', '.join(missing)})" if missing else None
-
-
-def move_aside(path: Path) -> Path:
-    """Rename a damaged database to <name>.corrupt-<timestamp>, with its journal files; return it."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    # A leftover rollback journal must go too: SQLite would replay it into the new database.
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        source = path.with_name(path.name + suffix)
-        if source.exists():
-            source.rename(aside.with_name(aside.name + suffix))
-    return aside
 
 
 def export(frame: pd.DataFrame, path: Path, fmt: str) -> None:
