@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from plw.analysis.results import COLUMNS, _blank, _numeric, _text, factor_columns, load_results
+from plw.analysis.results import (
+    COLUMNS,
+    _blank,
+    _numeric,
+    _text,
+    factor_columns,
+    load_results,
+    require_columns,
+)
 from plw.errors import PLWError
 
 ITEM_COLUMNS = ("cell", "task", "item", "metric", "value", "item_hash")
@@ -66,13 +74,7 @@ def normalize_items(
         PLWError: a column is missing, a value is not numeric (naming its row), or a cell is not in
             the results table.
     """
-    frame = frame.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise PLWError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))}; see docs/results-schema.md"
-        )
+    frame = require_columns(frame, REQUIRED, source)
     frame["value"] = _numeric(frame, "value", Path(source), allow_blank=True)
     for column in ("cell", "task", "item", "metric"):
         frame[column] = _text(frame[column], "")

@@ -135,6 +135,22 @@ def _factor_column(series: pd.Series) -> pd.Series:
     return series.astype(object).where(~blank, None).map(lambda v: v if v is None else str(v).strip())
 
 
+def require_columns(frame: pd.DataFrame, required: tuple[str, ...], source: str | Path) -> pd.DataFrame:
+    """A copy of `frame` with its column names stripped (hand-made tables carry stray blanks).
+
+    Raises:
+        PLWError: a column of `required` is missing (naming `source` and the schema's document).
+    """
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise PLWError(
+            f"{source}: missing column(s) {', '.join(map(repr, missing))}; see docs/results-schema.md"
+        )
+    return frame
+
+
 def normalize_results(df: pd.DataFrame, path: str | Path = "<table>") -> pd.DataFrame:
     """Check and type a raw results table: required columns, numeric plw/value, defaults filled.
 
@@ -150,13 +166,7 @@ def normalize_results(df: pd.DataFrame, path: str | Path = "<table>") -> pd.Data
             [0, 1].
     """
     path = Path(path)
-    df = df.copy()
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise PLWError(
-            f"{path}: missing column(s) {', '.join(map(repr, missing))}; see docs/results-schema.md"
-        )
+    df = require_columns(df, REQUIRED, path)
     df["plw"] = _numeric(df, "plw", path, allow_blank=False)
     outside = (df["plw"] < 0) | (df["plw"] > 1)
     if outside.any():
