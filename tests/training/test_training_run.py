@@ -36,7 +36,8 @@ def write_jsonl(path, rows):
     return str(path)
 
 
-def test_plw_auto_and_tokenisation_read_the_records_once(base, tmp_path, monkeypatch):
+def test_plw_auto_reads_and_tokenises_once_and_other_plw_levels_reuse_it(base, tmp_path, monkeypatch):
+    import plw.data.cache
     import plw.data.load
 
     rows = [
@@ -51,8 +52,18 @@ def test_plw_auto_and_tokenisation_read_the_records_once(base, tmp_path, monkeyp
         return real(*args, **kwargs)
 
     monkeypatch.setattr(plw.data.load, "load_records", counted)
+    encodes = []
+    real_encode = plw.data.cache.encode_records
+    monkeypatch.setattr(
+        plw.data.cache, "encode_records", lambda *a, **k: encodes.append(1) or real_encode(*a, **k)
+    )
     metrics = train(TrainConfig(**base, data=data, prompt_loss_weight="auto"), progress=False)
     assert len(reads) == 1 and metrics["prompt_loss_weight_source"] != "given"
+    assert len(encodes) == 1  # tokenised once (Rg's raw field counts aside)
+    # Datasets hold no weights: another PLW level reuses the cached tokenisation, reading nothing.
+    other = {**base, "output_dir": str(tmp_path / "other")}
+    train(TrainConfig(**other, data=data, prompt_loss_weight=0.5), progress=False)
+    assert len(reads) == 1 and len(encodes) == 1
 
 
 def test_chat_token_weights_reach_training(base, tmp_path, stories_tokenizer):
