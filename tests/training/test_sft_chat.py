@@ -148,6 +148,21 @@ def test_packing_and_lora_on_messages(stories_path, chat_tokenizer, messages, tm
     assert log["prompt_loss"] > 0 and log["completion_loss"] > 0
 
 
+def test_packed_messages_keep_their_message_weights(stories_path, chat_tokenizer, tmp_path):
+    """The prepared dataset is weight-free; TRL packs its per-token columns, message weights among them."""
+    rows = [{"messages": [{**m, "weight": 0.5} if i == 2 else m for i, m in enumerate(conversation(w))]}
+            for w in ANIMALS]  # fmt: skip
+    packed = trainer_for(stories_path, chat_tokenizer, Dataset.from_list(rows), tmp_path,
+                         prompt_loss_weight=0.1, packing=True, max_length=256)  # fmt: skip
+    assert "loss_weights" not in packed.train_dataset.column_names
+    batch = collated(packed, 1)
+    parts, weights = batch["token_parts"][0], batch["loss_weights"][0]
+    inside = batch["position_ids"][0] != 0  # each packed example's first token weighs 0
+    earlier = (parts == PART_IDS["assistant_earlier"]) & inside
+    assert earlier.any() and torch.allclose(weights[earlier], torch.tensor(0.5))
+    assert torch.all(weights[(parts == PART_IDS["assistant"]) & inside] == 1.0)
+
+
 def test_conversations_column_is_read_as_trl_reads_it(stories_path, chat_tokenizer, tmp_path):
     rows = [
         {"conversations": [{"from": m["role"], "value": m["content"]} for m in conversation(w)]}
