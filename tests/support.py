@@ -31,12 +31,18 @@ TINY = REPO / "configs" / "studies" / "tiny.yaml"
 # --- shared data and subprocess environments -----------------------------------------------------
 
 
+def needs(*paths: Path) -> None:
+    """Skip the test, naming what is missing, unless every path exists."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        pytest.skip(f"shared test data not found: {', '.join(missing)} (set PLW_SHARED_DATA)")
+
+
 def shared(relative: str | Path) -> Path:
     """`SHARED / relative` ($PLW_SHARED_DATA, else shared/data beside the repository), or skip the
     test with the reason when it is absent."""
     path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path} (set PLW_SHARED_DATA)")
+    needs(path)
     return path
 
 
