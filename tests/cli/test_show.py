@@ -49,13 +49,16 @@ def data(tmp_path) -> Path:
 
 def training_examples(tokenizer_dir: Path, data: Path, plw: float) -> list[dict]:
     """What `plw train` trains on for the same settings."""
+    from plw.data.collator import PLWDataCollator
     from plw.models import load_tokenizer
 
     cfg = validate(TrainConfig, {"model": str(tokenizer_dir), "data": {"path": str(data)},
                                  "prompt_loss_weight": plw}, "test")  # fmt: skip
     tokenizer = load_tokenizer(str(tokenizer_dir))
     dataset, _ = build_dataset(cfg.data, tokenizer, cfg, cfg.token_weights(plw), use_cache=False)
-    return dataset.to_list()
+    # Datasets are weight-free; the collator makes the weights the loss sees.
+    collate = PLWDataCollator(0, weights=cfg.token_weights(plw))
+    return [{**row, "loss_weights": collate([row])["loss_weights"][0].tolist()} for row in dataset.to_list()]
 
 
 def test_json_weights_are_the_training_weights(plw_cli, chat_tokenizer, data):
