@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 import yaml
+from support import write_jsonl
 
 from plw.training.config import TrainConfig
 from plw.training.run import final_metrics, train
@@ -31,11 +30,6 @@ def base(tmp_path, stories_path, monkeypatch):
     }
 
 
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return str(path)
-
-
 def test_plw_auto_reads_and_tokenises_once_and_other_plw_levels_reuse_it(base, tmp_path, monkeypatch):
     import plw.data.cache
     import plw.data.load
@@ -43,7 +37,7 @@ def test_plw_auto_reads_and_tokenises_once_and_other_plw_levels_reuse_it(base, t
     rows = [
         {"prompt": f"Once a {w} sat by the river. Who sat?", "completion": f" A {w}."} for w in "abcdefgh"
     ]
-    data = {"path": write_jsonl(tmp_path / "d.jsonl", rows)}
+    data = {"path": str(write_jsonl(tmp_path / "d.jsonl", rows))}
     reads = []
     real = plw.data.load.load_records
 
@@ -81,7 +75,7 @@ def test_chat_token_weights_reach_training(base, tmp_path, stories_tokenizer):
     config = TrainConfig(
         **base,
         tokenizer=str(tokenizer_dir),
-        data={"path": write_jsonl(tmp_path / "chat.jsonl", rows), "sample_weight_field": "quality"},
+        data={"path": str(write_jsonl(tmp_path / "chat.jsonl", rows)), "sample_weight_field": "quality"},
         prompt_loss_weight=0.1,
         completion_loss_weight=0.9,
         role_weights={"system": 0.0, "user": 0.3},
@@ -110,7 +104,7 @@ def test_a_weight_that_reaches_no_token_is_logged(base, tmp_path, stories_tokeni
     rows = [{"prompt": f"Once a {w} sat. Who sat?", "completion": f" A {w}."} for w in "abcd"]
     config = TrainConfig(
         **base,
-        data={"path": write_jsonl(tmp_path / "d.jsonl", rows)},
+        data={"path": str(write_jsonl(tmp_path / "d.jsonl", rows))},
         prompt_loss_weight=0.1,
         role_weights={"user": 0.3},  # prompt/completion records have no chat roles
     )
@@ -123,7 +117,7 @@ def test_a_weight_that_reaches_no_token_is_logged(base, tmp_path, stories_tokeni
 
 def test_sample_weights_on_prompt_completion_records_train(base, tmp_path):
     rows = [{"prompt": f"Once a {w} sat. Who sat?", "completion": f" A {w}.", "q": 0.5} for w in "abcdefgh"]
-    data = {"path": write_jsonl(tmp_path / "d.jsonl", rows), "sample_weight_field": "q"}
+    data = {"path": str(write_jsonl(tmp_path / "d.jsonl", rows)), "sample_weight_field": "q"}
     metrics = train(TrainConfig(**base, data=data, prompt_loss_weight=0.1), progress=False)
     assert metrics["final_loss"] > 0
 
@@ -136,7 +130,7 @@ def test_sample_weights_reach_the_loss_through_the_collator(base, tmp_path, stor
 
     rows = [{"prompt": f"Once a {w} sat. Who sat?", "completion": f" A {w}.", "q": q}
             for w, q in zip("abcd", (1.0, 0.5, 0.25, 1.0), strict=True)]  # fmt: skip
-    data = {"path": write_jsonl(tmp_path / "d.jsonl", rows), "sample_weight_field": "q"}
+    data = {"path": str(write_jsonl(tmp_path / "d.jsonl", rows)), "sample_weight_field": "q"}
     config = TrainConfig(**base, data=data, prompt_loss_weight=0.1)
     weights = config.token_weights(0.1)
     dataset, _ = build_dataset(config.data, stories_tokenizer, config, weights, use_cache=False)
