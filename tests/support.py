@@ -25,6 +25,7 @@ TESTS = REPO / "tests"
 SHARED = Path(os.environ.get("PLW_SHARED_DATA") or REPO.parent / "shared" / "data")
 STORIES = SHARED / "models" / "stories260K"
 ALPACA = SHARED / "instruct" / "alpaca_5000.json"
+LLAMA = SHARED / "models" / "llama_tokenizer" / "tokenizer.model"  # LLaMA's SentencePiece model
 TINY = REPO / "configs" / "studies" / "tiny.yaml"
 
 

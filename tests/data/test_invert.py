@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 import typer
+from support import ALPACA, LLAMA, needs
 from typer.testing import CliRunner
 
 from plw.cli.invert import register
@@ -17,17 +17,6 @@ from plw.data.sources import Record, read_records
 from plw.data.spm import SentencePieceTokenizer
 from plw.data.stats import generation_ratio
 from plw.errors import PLWError
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PLW_SHARED_DATA") or REPO.parent / "shared" / "data")
-ALPACA_5000 = SHARED / "instruct" / "alpaca_5000.json"
-LLAMA = SHARED / "models" / "llama_tokenizer" / "tokenizer.model"
-
-
-def needs(*paths: Path) -> None:
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        pytest.skip(f"shared test data not found: {', '.join(missing)} (set PLW_SHARED_DATA)")
 
 
 def rec(data: dict, where: str = "t[0]") -> Record:
@@ -98,8 +87,8 @@ def test_write_rejects_other_suffixes(tmp_path):
 
 
 def test_inverted_alpaca_5000_is_short_completion_and_round_trips():
-    needs(ALPACA_5000, LLAMA)
-    records = read_records(str(ALPACA_5000))
+    needs(ALPACA, LLAMA)
+    records = read_records(str(ALPACA))
     rows = invert_records(records, skip_bad_records=True)
     assert len(rows) == len(records) - 2  # two records have an empty output
     for row in rows:  # source_index maps every inverted record back to its original

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from support import ALPACA, LLAMA, needs, write_jsonl
 
 import plw.data.presets as presets
 from plw.data.invert import DEFAULT_INVERSION_INSTRUCTION
@@ -15,11 +15,6 @@ from plw.data.presets import PRESETS, parse_preset, preset_local_file
 from plw.data.spm import SentencePieceTokenizer
 from plw.data.stats import dataset_stats
 from plw.errors import PLWError
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PLW_SHARED_DATA") or REPO.parent / "shared" / "data")
-ALPACA_5000 = SHARED / "instruct" / "alpaca_5000.json"
-LLAMA = SHARED / "models" / "llama_tokenizer" / "tokenizer.model"
 
 ALPACA_ROWS = [
     {"instruction": "Name a colour.", "input": "", "output": "Red is a colour."},
@@ -97,8 +92,7 @@ def test_dolly_maps_to_alpaca_fields(tmp_path):
         },
         {"instruction": "Name a fruit.", "context": "", "response": "Apple", "category": "brainstorming"},
     ]
-    path = tmp_path / "dolly.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = write_jsonl(tmp_path / "dolly.jsonl", rows)
     records = load_records(f"dolly@{path}")
     expected = {"instruction": "Who wrote it?", "input": "Hamlet, by Shakespeare.", "output": "Shakespeare"}
     assert records[0].data == {**expected, "category": "qa"}
@@ -124,9 +118,7 @@ def test_hub_failure_suggests_a_local_copy(monkeypatch):
 
 
 def test_alpaca_short_preset_on_shared_data_is_short_completion():
-    missing = [str(p) for p in (ALPACA_5000, LLAMA) if not p.exists()]
-    if missing:
-        pytest.skip(f"shared test data not found: {', '.join(missing)} (set PLW_SHARED_DATA)")
-    stats = dataset_stats(load_records(f"alpaca-short@{ALPACA_5000}"), SentencePieceTokenizer(LLAMA))
+    needs(ALPACA, LLAMA)
+    stats = dataset_stats(load_records(f"alpaca-short@{ALPACA}"), SentencePieceTokenizer(LLAMA))
     assert stats["records"] == 4998 and stats["generation_ratio"] < 1
     assert stats["class"] == "short-completion"

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import typer
+from support import ALPACA, LLAMA, REPO, assert_one_line_error, needs, write_jsonl
 from typer.testing import CliRunner
 
 from plw.cli.stats import register
@@ -20,10 +18,6 @@ from plw.data.stats import dataset_stats, generation_ratio
 from plw.data.weights import TokenWeights
 from plw.errors import PLWError
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PLW_SHARED_DATA") or REPO.parent / "shared" / "data")
-ALPACA_5000 = SHARED / "instruct" / "alpaca_5000.json"
-LLAMA = SHARED / "models" / "llama_tokenizer" / "tokenizer.model"
 STAT_KEYS = {
     "generation_ratio",
     "generation_ratio_templated",
@@ -38,12 +32,6 @@ STAT_KEYS = {
     "quantiles",
     "over_max_length",
 }
-
-
-def needs(*paths: Path) -> None:
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        pytest.skip(f"shared test data not found: {', '.join(missing)} (set PLW_SHARED_DATA)")
 
 
 @pytest.fixture(scope="module")
@@ -96,33 +84,28 @@ def rec(data: dict, where: str = "test[0]") -> Record:
     return Record(data, where)
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 # --- Rg on the paper's data -------------------------------------------------------------------------
 
 
 def test_alpaca_5000_rg_with_llama_tokenizer(llama):
-    needs(ALPACA_5000)
-    records = load_records(str(ALPACA_5000))
+    needs(ALPACA)
+    records = load_records(str(ALPACA))
     rg = generation_ratio(records, llama, skip_bad_records=True)
     assert 3.2 <= rg <= 3.5
     assert rg == pytest.approx(3.374, abs=0.005)  # the value measured in NOTES.md
 
 
 def test_alpaca_5000_empty_outputs_fail_unless_skipped(llama):
-    needs(ALPACA_5000)
+    needs(ALPACA)
     with pytest.raises(PLWError, match=r"alpaca_5000\.json\[2335\]: field 'output': empty"):
-        generation_ratio(load_records(str(ALPACA_5000)), llama)
+        generation_ratio(load_records(str(ALPACA)), llama)
 
 
 def test_json_and_jsonl_copies_agree(llama, tmp_path):
-    needs(ALPACA_5000)
-    rows = json.loads(ALPACA_5000.read_text(encoding="utf-8"))
+    needs(ALPACA)
+    rows = json.loads(ALPACA.read_text(encoding="utf-8"))
     copy = write_jsonl(tmp_path / "alpaca_5000.jsonl", rows)
-    a = dataset_stats(load_records(str(ALPACA_5000)), llama, skip_bad_records=True)
+    a = dataset_stats(load_records(str(ALPACA)), llama, skip_bad_records=True)
     b = dataset_stats(load_records(str(copy)), llama, skip_bad_records=True)
     assert a.pop("skipped_where") != b.pop("skipped_where")  # locations differ: [2335] vs :2336
     assert a == b
@@ -381,18 +364,11 @@ def test_cli_weighted_rg_from_options_and_train_config(run, tiny_spm, small_data
     assert "role_weights.user applies to no token" in result.output
 
 
-def test_plw_stats_exits_2_with_one_line(tmp_path):
+def test_plw_stats_exits_2_with_one_line(tmp_path, plw_cli):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('[{"instruction": "a",\n"output": "b"}]\n', encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "plw", "stats", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 2
-    assert "bad.jsonl:1: invalid JSON line" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    code, _, err = plw_cli("stats", bad)
+    assert_one_line_error(code, err, "bad.jsonl:1: invalid JSON line")
 
 
 def test_real_hf_tokenizer_on_chat_and_alpaca(smollm2_tokenizer):
