@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "configs" / "data-examples"
-
-
-@pytest.fixture
-def plw(monkeypatch, capsys):
-    """plw(*args) -> (exit code, stdout, stderr) through the real entry point (errors: exit 2)."""
-    from plw.cli.main import main
-
-    def run(*args) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["plw", *map(str, args)])
-        with pytest.raises(SystemExit) as stop:
-            main()
-        out = capsys.readouterr()
-        return stop.value.code or 0, out.out, out.err
-
-    return run
+EXAMPLES = REPO / "configs" / "data-examples"
 
 
 @pytest.fixture
@@ -62,16 +47,16 @@ def config(tmp_path, stories_path, monkeypatch):
     return write
 
 
-def trained(plw, path: Path, out: Path) -> tuple[dict, list[dict]]:
-    code, _, err = plw("train", path)
+def trained(plw_cli, path: Path, out: Path) -> tuple[dict, list[dict]]:
+    code, _, err = plw_cli("train", path)
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert math.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
     return metrics, json.loads((out / "log_history.json").read_text())
 
 
-def shown(plw, path: Path, n: int = 4) -> list[dict]:
-    code, out, err = plw("show", "--config", path, "-n", n, "--json")
+def shown(plw_cli, path: Path, n: int = 4) -> list[dict]:
+    code, out, err = plw_cli("show", "--config", path, "-n", n, "--json")
     assert code == 0, err
     return json.loads(out)["examples"]
 
@@ -87,14 +72,14 @@ def runs(example: dict) -> list[tuple[str, float, str]]:
     return [r for r in out if r[0] != "template"]
 
 
-def test_openai_chat_trains_on_a_base_model_with_chatml(plw, config, tmp_path):
+def test_openai_chat_trains_on_a_base_model_with_chatml(plw_cli, config, tmp_path):
     path = config(EXAMPLES / "openai-chat.jsonl", save_model=True)
-    metrics, history = trained(plw, path, tmp_path / "out")
+    metrics, history = trained(plw_cli, path, tmp_path / "out")
     assert {"final_assistant_loss", "final_tool_loss", "final_user_loss"} <= metrics.keys()
     saved = json.loads((tmp_path / "out" / "model" / "tokenizer_config.json").read_text())
     template = saved.get("chat_template") or (tmp_path / "out" / "model" / "chat_template.jinja").read_text()
     assert template.startswith("{#- ChatML")  # the trained model carries the template it learned
-    examples = shown(plw, path)
+    examples = shown(plw_cli, path)
     first = runs(examples[0])
     assert ("assistant_earlier", 0.0, "Once upon a time a cat sat in the sun all day.") in first  # weight 0
     assert first[-1] == ("assistant", 1.0, "A cat sat in the sun.")
@@ -104,12 +89,12 @@ def test_openai_chat_trains_on_a_base_model_with_chatml(plw, config, tmp_path):
     assert ("tool", 0.1, "42") in tool_call
 
 
-def test_reasoning_trains_at_half_weight_and_logs_its_loss(plw, config, tmp_path):
+def test_reasoning_trains_at_half_weight_and_logs_its_loss(plw_cli, config, tmp_path):
     path = config(EXAMPLES / "reasoning.jsonl", reasoning_weight=0.5)
-    metrics, history = trained(plw, path, tmp_path / "out")
+    metrics, history = trained(plw_cli, path, tmp_path / "out")
     assert metrics["final_reasoning_loss"] > 0 and all("reasoning_loss" in e for e in history if "loss" in e)
     reasons = ["A cat is a small", "Dogs walk", "the sky looks blue", "A short"]
-    for example, reasoning in zip(shown(plw, path), reasons, strict=True):
+    for example, reasoning in zip(shown(plw_cli, path), reasons, strict=True):
         parts = runs(example)
         assert parts[-1][:2] == ("assistant", 1.0)
         assert [(p, w) for p, w, _ in parts[1:-1]] == [("reasoning", 0.5)] and reasoning in parts[1][2]
@@ -133,10 +118,10 @@ def test_reasoning_trains_at_half_weight_and_logs_its_loss(plw, config, tmp_path
                            ("assistant", 1.0, " The answer is 5.")]]),
     ],
 )  # fmt: skip
-def test_peer_formats_train_as_they_are(plw, config, tmp_path, name, expected):
+def test_peer_formats_train_as_they_are(plw_cli, config, tmp_path, name, expected):
     path = config(EXAMPLES / f"{name}.jsonl")
-    trained(plw, path, tmp_path / "out")
-    examples = shown(plw, path)
+    trained(plw_cli, path, tmp_path / "out")
+    examples = shown(plw_cli, path)
     assert [runs(e) for e in examples[: len(expected)]] == expected
 
 
@@ -171,25 +156,25 @@ def no_model(monkeypatch):
 
 @pytest.mark.parametrize(("keys", "needles"), BAD_CONFIG, ids=[str(k)[:40] for k, _ in BAD_CONFIG])
 def test_bad_configs_are_one_line_exit_2_before_the_model_loads(
-    plw, config, tmp_path, no_model, keys, needles
+    plw_cli, config, tmp_path, no_model, keys, needles
 ):
-    code, _, err = plw("train", config(EXAMPLES / "openai-chat.jsonl", **keys))
+    code, _, err = plw_cli("train", config(EXAMPLES / "openai-chat.jsonl", **keys))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert all(n in err for n in needles), err
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
 @pytest.mark.parametrize(("message", "needle"), BAD_RECORDS, ids=[n[:30] for _, n in BAD_RECORDS])
-def test_bad_records_are_one_line_exit_2_or_skipped_and_counted(plw, config, tmp_path, message, needle):
+def test_bad_records_are_one_line_exit_2_or_skipped_and_counted(plw_cli, config, tmp_path, message, needle):
     good = (EXAMPLES / "openai-chat.jsonl").read_text().splitlines()
     bad = json.dumps({"messages": [{"role": "user", "content": "Hello"}, message]})
     data = tmp_path / "bad.jsonl"
     data.write_text("\n".join([good[1], bad, *good[2:]]) + "\n")
-    code, _, err = plw("train", config(data))
+    code, _, err = plw_cli("train", config(data))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert f"bad.jsonl:2: field '{needle}" in err, err
     # Skipping keeps everything else: the other records train, the bad one is counted.
     metrics, _ = trained(
-        plw, config(data, data={"path": str(data), "skip_bad_records": True}), tmp_path / "out"
+        plw_cli, config(data, data={"path": str(data), "skip_bad_records": True}), tmp_path / "out"
     )
     assert metrics["tokenization"]["train"]["skipped"] == 1 and metrics["tokenization"]["train"]["kept"] == 3
