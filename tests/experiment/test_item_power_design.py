@@ -1,20 +1,17 @@
 """`plw power`'s item-level part: effect specs, a pilot's per-item data, the budget, CLI and JSON."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from support import ALPACA, STORIES
 
 from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, simulate_items
 from plw.analysis.item_power_approx import approximate_item_power
 from plw.analysis.item_scale import mean_score
 from plw.analysis.power import PAPER_EFFECT
-from plw.cli.main import main
 from plw.experiment.item_power_design import answered_items, from_aggregate, item_power, resolve_item_effect
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def study_file(tmp_path):
@@ -23,8 +20,8 @@ def study_file(tmp_path):
         f"""
 name: s
 output_dir: {tmp_path / "study"}
-models: {{m: {REPO.parent / "shared" / "data" / "models" / "stories260K"}}}
-datasets: {{d: {REPO.parent / "shared" / "data" / "instruct" / "alpaca_5000.json"}}}
+models: {{m: {STORIES}}}
+datasets: {{d: {ALPACA}}}
 factors: {{plw: [0, 0.1, 1], model: [m], dataset: [d], seed: [0, 1]}}
 eval: {{tasks: [synthetic], limit: 30}}
 """
@@ -78,20 +75,14 @@ def test_item_power_is_simulated_within_the_budget_else_approximated():
     assert approx["df"] == 5 and approx["mde80"] > 0.2
 
 
-def test_cli_prints_both_models_labelled_and_json_carries_both(tmp_path, monkeypatch, capsys):
+def test_cli_prints_both_models_labelled_and_json_carries_both(tmp_path, plw_cli):
     path = study_file(tmp_path)
-    monkeypatch.setattr("sys.argv", ["plw", "power", str(path), "--sims", "10", "--workers", "1"])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out = capsys.readouterr().out
-    assert exit_info.value.code in (0, None), out
+    code, out, _ = plw_cli("power", path, "--sims", "10", "--workers", "1")
+    assert code == 0, out
     assert out.index("item-level model") < out.index("aggregate model")
     assert "simulated (10 studies)" in out and "item logit scale" in out
-    argv = ["plw", "power", str(path), "--sims", "10", "--item-budget", "0", "--json", "--search"]
-    monkeypatch.setattr("sys.argv", argv)
-    with pytest.raises(SystemExit):
-        main()
-    data = json.loads(capsys.readouterr().out)
+    _, out, _ = plw_cli("power", path, "--sims", "10", "--item-budget", "0", "--json", "--search")
+    data = json.loads(out)
     assert data["result"]["label"] == "simulated (10 studies)"
     assert data["item"]["result"]["label"] == "approximation"
     assert data["item"]["effect"]["curvature"] == PAPER_ITEM_EFFECT.curvature
