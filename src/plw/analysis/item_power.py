@@ -23,6 +23,7 @@ import math
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -243,24 +244,21 @@ def fit_seconds(design: ItemDesign) -> float:
 
 
 def budgeted_item_power(
-    design: ItemDesign,
-    effect: ItemEffect,
-    n_sims: int = 200,
-    alpha: float = 0.05,
-    seed: int = 0,
-    workers: int = 1,
-    budget_s: float = 20.0,
-    min_sims: int = 100,
+    design: ItemDesign, effect: ItemEffect, *, budget_s: float = 20.0, min_sims: int = 100, **sim: Any
 ) -> dict | None:
     """`simulate_item_power` with as many of `n_sims` studies as `budget_s` seconds allow by
     `fit_seconds`; None when fewer than `min_sims` would fit.
 
+    Args:
+        sim: `simulate_item_power`'s keywords (n_sims, alpha, seed, workers).
+
     The count is predicted, not timed, so the same command gives the same figure on any machine.
     """
-    n = min(n_sims, int(budget_s * max(workers, 1) / fit_seconds(design)))
+    n_sims = sim.pop("n_sims", 200)
+    n = min(n_sims, int(budget_s * max(sim.get("workers", 1), 1) / fit_seconds(design)))
     if n < min_sims:
         return None
-    return simulate_item_power(design, effect, n, alpha, seed, workers)
+    return simulate_item_power(design, effect, n_sims=n, **sim)
 
 
 def summarise(runs: list[dict]) -> dict:

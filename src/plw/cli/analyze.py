@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from plw.cli.console import console, err_console
+from plw.cli.options import Backend, Bootstrap, BootstrapSeed, ItemsFile, StudyResults
 
 
 def _fit_table(analysis: dict) -> Table:
@@ -131,16 +131,12 @@ def print_analysis(analysis: dict) -> None:
 
 
 def analyze(
-    study: Path = typer.Argument(..., help="study directory (with results.csv / .parquet) or a results file"),
+    study: StudyResults,
     json_out: bool = typer.Option(False, "--json", help="print the full analysis as JSON"),
-    backend: str = typer.Option("statsmodels", "--backend", help="statsmodels | mixedlm | glmmtmb"),
-    bootstrap: int = typer.Option(
-        200, "--bootstrap", min=0, help="parametric bootstrap replicates (0: none)"
-    ),
-    seed: int = typer.Option(0, "--seed", help="random seed of the bootstrap"),
-    items: Path | None = typer.Option(
-        None, "--items", help="per-item results file (default: the one beside the results, if any)"
-    ),
+    backend: Backend = "statsmodels",
+    bootstrap: Bootstrap = 200,
+    seed: BootstrapSeed = 0,
+    items: ItemsFile = None,
 ) -> None:
     """Fit the PLW GLMM per dataset and pooled; report the quadratic test and the critical PLW.
 

@@ -7,19 +7,16 @@ from pathlib import Path
 import typer
 
 from plw.cli.console import console
+from plw.cli.options import Backend, Bootstrap, BootstrapSeed, ItemsFile, StudyResults
 
 
 def report(
-    study: Path = typer.Argument(..., help="study directory (with results.csv / .parquet) or a results file"),
+    study: StudyResults,
     out: Path | None = typer.Option(None, "-o", "--out", help="output directory (default: STUDY_DIR/report)"),
-    backend: str = typer.Option("statsmodels", "--backend", help="statsmodels | mixedlm | glmmtmb"),
-    bootstrap: int = typer.Option(
-        200, "--bootstrap", min=0, help="parametric bootstrap replicates (0: none)"
-    ),
-    seed: int = typer.Option(0, "--seed", help="random seed of the bootstrap"),
-    items: Path | None = typer.Option(
-        None, "--items", help="per-item results file (default: the one beside the results, if any)"
-    ),
+    backend: Backend = "statsmodels",
+    bootstrap: Bootstrap = 200,
+    seed: BootstrapSeed = 0,
+    items: ItemsFile = None,
 ) -> None:
     """Write figures, a self-contained report.html, report.md and analysis.json for a study."""
     from plw.report.build import build_report

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from plw.analysis.item_power import PAPER_ITEM_EFFECT, ItemDesign, ItemEffect, budgeted_item_power
 from plw.analysis.item_power_approx import approximate_item_power, cell_df, expected_se_b2_items, item_mde
@@ -101,34 +102,29 @@ def from_aggregate(effect: Effect) -> ItemEffect:
 
 
 def item_power(
-    design: ItemDesign,
-    effect: ItemEffect,
-    *,
-    n_sims: int = 200,
-    alpha: float = 0.05,
-    seed: int = 0,
-    workers: int = 1,
-    budget_s: float = BUDGET_S,
+    design: ItemDesign, effect: ItemEffect, *, alpha: float = 0.05, budget_s: float = BUDGET_S, **sim: Any
 ) -> dict:
     """The item-level figure: simulated when `n_sims` fits fit in `budget_s` (at least MIN_SIMS), else
     the approximation; both, the mde and the label are in the result.
+
+    Args:
+        sim: `plw.analysis.item_power.simulate_item_power`'s keywords (n_sims, seed, workers).
 
     Returns:
         {power, power_se, width_median, coverage_b2, se_b2_median, n_sims, method, label,
         approximate_power, se_b2_approx, mde80 (None: no curvature reaches 80%), df}.
     """
     approx = approximate_item_power(design, effect, alpha)
-    sim = None
+    result = None
     if len(design.plw) >= 3:
-        sim = budgeted_item_power(
-            design, effect, n_sims, alpha, seed, workers, budget_s, min(MIN_SIMS, n_sims)
-        )
-    if sim is None:
-        sim = {"power": approx, "power_se": None, "width_median": None, "coverage_b2": None,
-               "se_b2_median": None, "n_sims": 0, "method": "approximation"}  # fmt: skip
-    label = f"simulated ({sim['n_sims']} studies)" if sim["n_sims"] else "approximation"
+        min_sims = min(MIN_SIMS, sim.get("n_sims", 200))
+        result = budgeted_item_power(design, effect, alpha=alpha, budget_s=budget_s, min_sims=min_sims, **sim)
+    if result is None:
+        result = {"power": approx, "power_se": None, "width_median": None, "coverage_b2": None,
+                  "se_b2_median": None, "n_sims": 0, "method": "approximation"}  # fmt: skip
+    label = f"simulated ({result['n_sims']} studies)" if result["n_sims"] else "approximation"
     return {
-        **sim,
+        **result,
         "label": label,
         "approximate_power": approx,
         "se_b2_approx": expected_se_b2_items(design, effect),
