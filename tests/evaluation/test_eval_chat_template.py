@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -39,15 +38,10 @@ def test_a_bad_template_is_refused_before_any_model_loads(monkeypatch):
         evaluate("some-model", "synthetic", chat_template="{{ 'x' }}", **CHAT)
 
 
-def test_cli_flag_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
-    from plw.cli.main import main
-
+def test_cli_flag_is_one_line_exit_2(tmp_path, monkeypatch, plw_cli):
     monkeypatch.setattr("plw.evaluation.run.resolve_lm", lambda *a, **k: pytest.fail("model loaded"))
-    argv = ["plw", "eval", "-m", "m", "-t", "synthetic", "-o", tmp_path / "o", "--chat-template", "nope"]
-    monkeypatch.setattr(sys, "argv", [str(a) for a in argv])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    err = capsys.readouterr().err
-    assert stop.value.code == 2 and err.strip().splitlines() == [
+    args = ["eval", "-m", "m", "-t", "synthetic", "-o", tmp_path / "o", "--chat-template", "nope"]
+    code, _, err = plw_cli(*args)
+    assert code == 2 and err.strip().splitlines() == [
         "error: --chat-template: 'nope' is not a built-in template (chatml), a template string or a file"
     ]

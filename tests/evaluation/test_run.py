@@ -175,15 +175,9 @@ BAD_FLAGS = [
 
 
 @pytest.mark.parametrize(("flags", "expected"), BAD_FLAGS, ids=[f[0] for f, _ in BAD_FLAGS])
-def test_cli_bad_option_is_one_line_exit_2(tmp_path, monkeypatch, capsys, no_model_load, flags, expected):
-    from plw.cli.main import main
-
-    argv = ["plw", "eval", "-m", "some-model", "-t", "piqa", "-o", str(tmp_path / "out"), *flags]
-    monkeypatch.setattr("sys.argv", argv)
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.strip() == f"error: {expected}"
+def test_cli_bad_option_is_one_line_exit_2(tmp_path, plw_cli, no_model_load, flags, expected):
+    code, _, err = plw_cli("eval", "-m", "some-model", "-t", "piqa", "-o", tmp_path / "out", *flags)
+    assert code == 2 and err.strip() == f"error: {expected}"
     assert not (tmp_path / "out" / "summary.json").exists()
 
 
