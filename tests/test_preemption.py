@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import pytest
+from support import reaped
 
 from plw import preemption
 from plw.errors import PLWError
@@ -35,14 +36,12 @@ def test_the_grace_period_bounds_the_exit(tmp_path):
     env = {**os.environ, preemption.GRACE_ENV: "1.5"}
     process = subprocess.Popen([sys.executable, "-c", WAITER, str(note)], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
+    with reaped(process):
         assert process.stdout.readline().strip() == "READY"
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
         took = time.monotonic() - sent
-    finally:
-        process.kill()
     print(f"exited {code} {took:.2f} s after SIGTERM with a 1.5 s grace period")
     assert code == preemption.EXIT_CODE and 1.5 <= took < 5
     assert note.read_text() == "preempted by SIGTERM: no step boundary within the 1.5 s grace period"
@@ -72,14 +71,9 @@ def test_a_bad_grace_period_is_one_line(monkeypatch, value):
         preemption.grace_seconds()
 
 
-def test_grace_option_is_checked(monkeypatch, capsys):
-    from plw.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["plw", "train", "missing.yaml", "--grace", "0"])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    err = capsys.readouterr().err
-    assert stop.value.code == 2 and err.strip() == (
+def test_grace_option_is_checked(plw_cli):
+    code, _, err = plw_cli("train", "missing.yaml", "--grace", "0")
+    assert code == 2 and err.strip() == (
         "error: --grace 0: the grace period must be a positive number of seconds"
     )
 
