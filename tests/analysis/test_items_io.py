@@ -12,7 +12,6 @@ from plw.analysis.items import (
     load_items,
     normalize_items,
     require_same_items,
-    study_items,
 )
 from plw.analysis.results import normalize_results
 from plw.errors import PLWError
@@ -157,8 +156,10 @@ def test_aggregate_results_without_item_rows_are_named():
 
 
 def test_study_items_is_none_without_a_store_or_items(tmp_path):
-    assert study_items(tmp_path) is None
     from plw.experiment.store import ResultStore
+    from plw.experiment.store_rebuild import study_items
+
+    assert study_items(tmp_path) is None
 
     ResultStore(tmp_path / "results.sqlite")
     assert study_items(tmp_path) is None

@@ -9,6 +9,7 @@ import pytest
 import sweep_support
 from typer.testing import CliRunner
 
+from plw.analysis.results import RESULT_COLUMNS
 from plw.errors import PLWError
 from plw.experiment.celldir import ERROR, RESULT, read_status, write_status
 from plw.experiment.driver import run_sweep
@@ -17,7 +18,6 @@ from plw.experiment.lock import study_lock
 from plw.experiment.plan import fingerprint, make_plan
 from plw.experiment.status import study_status
 from plw.experiment.store import ResultStore
-from plw.experiment.store_schema import RESULT_COLUMNS
 
 
 def run(study, runner=sweep_support.ok, **kw):

@@ -13,12 +13,12 @@ import sweep_support
 import yaml
 from sweep_support import REPO, shared
 
+from plw.analysis.results import RESULT_COLUMNS
 from plw.errors import PLWError
 from plw.experiment.cells import Cell, expand
 from plw.experiment.driver import run_sweep
 from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.store import ResultStore
-from plw.experiment.store_schema import RESULT_COLUMNS
 from plw.experiment.study import load_study
 from plw.experiment.validate import cell_config, check_study
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from support import TINY, shared
 
-from plw.analysis.items import check_item_sets, study_items
+from plw.analysis.items import check_item_sets
 from plw.analysis.results import load_results
 from plw.experiment.celldir import RESULT, read_json
 from plw.experiment.driver import run_sweep
@@ -17,6 +17,7 @@ from plw.experiment.executor_local import LocalExecutor
 from plw.experiment.imported import load_imports
 from plw.experiment.store import ResultStore, export
 from plw.experiment.store_items import export_items
+from plw.experiment.store_rebuild import study_items
 from plw.experiment.study import load_study
 
 pytestmark = pytest.mark.slow

@@ -31,8 +31,8 @@ import pandas as pd
 from plw.analysis.fit import critical
 from plw.analysis.item_scale import item_curvature, item_logit
 from plw.analysis.power import Design
+from plw.analysis.results import CELL_COLUMNS
 from plw.analysis.transform import expit, plw_to_w, w_to_plw
-from plw.experiment.store_schema import CELL_COLUMNS
 
 ItemDesign = Design
 """The item-level model needs the same description as the aggregate one: PLW levels, seeds, models

@@ -137,17 +137,6 @@ def find_items(
     return load_items(found, results) if found is not None else None
 
 
-def study_items(study_dir: str | Path) -> pd.DataFrame | None:
-    """The per-item table of a study directory's results.sqlite, or None when it holds no items."""
-    from plw.experiment.store import ResultStore
-
-    path = Path(study_dir) / "results.sqlite"
-    if not path.is_file():
-        return None
-    items = ResultStore(path).items()
-    return items if len(items) else None
-
-
 def check_item_sets(items: pd.DataFrame, results: pd.DataFrame | None = None) -> list[str]:
     """Problems that make cells' per-item scores incomparable; [] when there are none.
 

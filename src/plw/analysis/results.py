@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 from plw.errors import PLWError
-from plw.experiment.store_schema import RESULT_COLUMNS
 
 DIRECTORY_FILES = ("results.csv", "results.parquet", "results.json")
 """Looked for, in this order, when `load_results` is given a directory."""
@@ -32,8 +31,13 @@ DEFAULTS = {
     "regularizer": "none",
     "stderr": float("nan"),
 }
+CELL_COLUMNS = ("study", "cell", "model", "dataset", "plw", "seed", "regularizer")
+"""The columns that say which cell a row belongs to; every per-cell table (results, layers, the
+analysis's scores and simulated items) starts with them."""
+RESULT_COLUMNS = (*CELL_COLUMNS, "task", "metric", "value", "stderr")
+"""The tidy results table of docs/results-schema.md, in order (a study's extra factor columns go in
+before `task`); the study store's results table (plw.experiment.store_schema) has these columns."""
 COLUMNS = RESULT_COLUMNS
-"""The results table's columns, in order (extra factors go in before `task`): the store's table."""
 
 
 def resolve_results_path(path: str | Path) -> Path:

@@ -13,9 +13,9 @@ from fnmatch import fnmatchcase
 
 import pandas as pd
 
+from plw.analysis.results import CELL_COLUMNS
 from plw.errors import PLWError
 from plw.evaluation.items import FAMILY_METRICS  # defined where the family metrics are written
-from plw.experiment.store_schema import CELL_COLUMNS
 
 PRIMARY_METRICS: dict[str, str] = {
     "arc_challenge": "acc_norm",

@@ -1,4 +1,5 @@
-"""Refill a study's results store from its cells' files, and open the store of a finished study.
+"""Refill a study's results store from its cells' files, open the store of a finished study and read
+its per-item table.
 
 The cells' result.json (and items.csv.gz) files are the source of truth: `rebuild_from_cells`
 records every done and failed cell from them, and `open_store` (what `plw results` reads through)
@@ -9,6 +10,8 @@ Only the study's own cells are refilled, so directories of cells dropped from th
 from __future__ import annotations
 
 from pathlib import Path
+
+import pandas as pd
 
 from plw.errors import PLWError
 from plw.experiment.celldir import SPEC, cell_state, error_line, read_json, read_result
@@ -58,3 +61,12 @@ def _study_cells(study_dir: Path) -> set[str] | None:
         return {cell.id for cell in expand(load_study(study_dir / "study.yaml"))}
     except (PLWError, OSError):
         return None
+
+
+def study_items(study_dir: str | Path) -> pd.DataFrame | None:
+    """The per-item table of a study directory's results.sqlite, or None when it holds no items."""
+    path = Path(study_dir) / "results.sqlite"
+    if not path.is_file():
+        return None
+    items = ResultStore(path).items()
+    return items if len(items) else None

@@ -11,9 +11,8 @@ Five tables:
                   created when missing too); `items()` joins the factor columns.
 
 `damage` says what is wrong with a database file that does not hold the tables (or is no database);
-plw.experiment.store.ResultStore then moves it aside (`move_aside`) and starts an empty store. Only
-the standard library is used, so the analysis (plw.analysis.results) takes the results table's
-columns from here without importing the store.
+plw.experiment.store.ResultStore then moves it aside (`move_aside`) and starts an empty store. The
+columns of the results table are the analysis's (plw.analysis.results), which reads it.
 """
 
 from __future__ import annotations
@@ -22,12 +21,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-CELL_COLUMNS = ("study", "cell", "model", "dataset", "plw", "seed", "regularizer")
-"""The columns that say which cell a row belongs to; every per-cell table (results, layers, the
-analysis's scores and simulated items) starts with them."""
-RESULT_COLUMNS = (*CELL_COLUMNS, "task", "metric", "value", "stderr")
-"""The tidy results table of docs/results-schema.md, in order (plw.analysis.results.COLUMNS, which
-reads it, places a study's extra factor columns before `task`)."""
 RUN_COLUMNS = (
     "study", "cell", "status", "plw_version", "torch_version", "transformers_version", "python_version",
     "git_revision", "host", "started", "finished", "wall_time_s", "train_tokens", "tokens_per_second",
