@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import REPO, SHARED, needs
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PLW_SHARED_DATA", REPO.parent / "shared" / "data"))
 NEEDED = ("models/stories260K/model.safetensors", "instruct/alpaca_5000.json",
           "bench/piqa/validation.jsonl", "bench/ai2_arc/ARC-Easy/test.jsonl")  # fmt: skip
 
@@ -26,9 +23,7 @@ SECTIONS = ("correctness", "speed", "sft", "evaluation")
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> dict:
-    missing = [name for name in NEEDED if not (SHARED / name).is_file()]
-    if missing:
-        pytest.skip(f"shared data not found under {SHARED}: {', '.join(missing)}")
+    needs(*(SHARED / name for name in NEEDED))
     out = tmp_path_factory.mktemp("gpu") / "gpu.json"
     cmd = [sys.executable, str(REPO / "bench" / "gpu.py"), "--smoke", "--json", str(out)]
     cmd += ["--data-dir", str(SHARED)]

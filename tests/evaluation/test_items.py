@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import write_jsonl
 
 from plw.errors import PLWError
 from plw.evaluation.items import item_rows
 
 
 def write(path, records, task=None):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(path, records)
     if task:
         path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps({"task": task}))
 
