@@ -356,8 +356,7 @@ def test_saved_generations_of_other_settings_are_not_reused(tmp_path, alpaca_dir
     assert len(third.calls) == 1 and json.loads((out / GENERATIONS).read_text())["settings"]["limit"] == 1
 
 
-def test_cli_unreachable_judge_is_one_line_exit_2(tmp_path, alpaca_dir, chat_server, monkeypatch, capsys):
-    from plw.cli.main import main
+def test_cli_unreachable_judge_is_one_line_exit_2(tmp_path, alpaca_dir, chat_server, monkeypatch, plw_cli):
     from plw.evaluation.tasks.alpaca_eval import GENERATIONS
 
     lm = DummyLM(responses=lambda prompt: "GOOD answer")
@@ -369,19 +368,14 @@ def test_cli_unreachable_judge_is_one_line_exit_2(tmp_path, alpaca_dir, chat_ser
     out = tmp_path / "out"
 
     def run(judge):
-        argv = ["plw", "eval", "-m", "x", "-t", "alpaca_eval", "--data-dir", str(alpaca_dir)]
-        monkeypatch.setattr("sys.argv", [*argv, "--judge", str(judge), "-o", str(out), "--no-progress"])
-        try:
-            main()
-        except SystemExit as exit_info:
-            return exit_info.code, capsys.readouterr()
-        return 0, capsys.readouterr()
+        argv = ["eval", "-m", "x", "-t", "alpaca_eval", "--data-dir", alpaca_dir]
+        return plw_cli(*argv, "--judge", judge, "-o", out, "--no-progress")
 
-    code, captured = run(dead)
-    assert code == 2 and "Traceback" not in captured.err
-    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    code, _, err = run(dead)
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and f"judge endpoint {dead_url}/chat/completions" in lines[0]
     assert (out / GENERATIONS).is_file() and len(lm.calls) == len(ROWS)
-    code, captured = run(live)
-    assert code == 0, captured.err
+    code, _, err = run(live)
+    assert code == 0, err
     assert len(lm.calls) == len(ROWS)  # not generated again

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from support import REPO
 
 from plw.experiment.estimate import data_tokens
 from plw.experiment.runner import load_trained
 from plw.training.config import TrainConfig
 
-CHAT = Path(__file__).resolve().parents[2] / "configs" / "data-examples" / "openai-chat.jsonl"
+CHAT = REPO / "configs" / "data-examples" / "openai-chat.jsonl"
 
 
 def test_a_trained_cell_is_evaluated_with_its_chat_template(stories_path):
