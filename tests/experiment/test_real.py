@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import REPO, TINY, alive, shared
+from support import REPO, TINY, alive, reaped, shared
 
 from plw.experiment.celldir import LOG, RESULT, read_json, read_status
 from plw.experiment.driver import run_sweep
@@ -91,17 +91,18 @@ def test_sigkill_of_the_driver_then_resume_equals_an_uninterrupted_run(reference
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     cells = study_dir / "cells"
     deadline = time.time() + 240
-    while True:
-        assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-2000:]
-        assert time.time() < deadline, "timed out waiting for one cell done and another running"
-        dirs = list(cells.iterdir()) if cells.is_dir() else []
-        done = [d for d in dirs if (d / RESULT).exists()]
-        running = [d for d in dirs if not (d / RESULT).exists() and read_status(d).get("state") == "running"]
-        if done and running:
-            break
-        time.sleep(0.2)
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
+    with reaped(driver):  # killed and reaped even when a wait below fails
+        while True:
+            assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-2000:]
+            assert time.time() < deadline, "timed out waiting for one cell done and another running"
+            dirs = list(cells.iterdir()) if cells.is_dir() else []
+            done = [d for d in dirs if (d / RESULT).exists()]
+            running = [d for d in dirs if d not in done and read_status(d).get("state") == "running"]
+            if done and running:
+                break
+            time.sleep(0.2)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
     worker = read_status(running[0]).get("pid")
     for _ in range(50):  # the worker dies with its driver (PR_SET_PDEATHSIG)
         if not alive(worker):
