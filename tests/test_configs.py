@@ -1,12 +1,11 @@
 """Every shipped YAML config loads and validates."""
 
-from pathlib import Path
-
 import pytest
+from support import REPO
 
 from plw.config import read_yaml, validate
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = REPO / "configs"
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "train").glob("*.yaml")), ids=lambda p: p.name)

@@ -23,7 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from support import REPO
+
+SRC = REPO / "src"
 LAYERS = ("base", "data", "loss", "training", "evaluation", "analysis", "report", "experiment", "cli")
 BASE = {"__init__", "config", "errors", "files", "batch", "preemption", "lazy"}
 DATA = {"models"}

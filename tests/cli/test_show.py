@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import assert_one_line_error, write_jsonl
+from support import REPO, assert_one_line_error, write_jsonl
 
 from plw.config import validate
 from plw.training.config import TrainConfig
@@ -126,7 +126,7 @@ def test_missing_data_file_is_one_line(plw_cli, chat_tokenizer, tmp_path):
 
 
 def test_chat_template_option_and_reasoning_colours(plw_cli, stories_path):
-    data = Path(__file__).resolve().parents[2] / "configs" / "data-examples" / "reasoning.jsonl"
+    data = REPO / "configs" / "data-examples" / "reasoning.jsonl"
     args = ("show", data, "--model", stories_path, "--plw", "0.1", "-n", "1", "reasoning_weight=0.5")
     code, out, err = plw_cli(*args, "--chat-template", "chatml")
     assert code == 0, err
