@@ -3,12 +3,11 @@ exports runs only its missing cells, and its store then holds the imported resul
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pandas as pd
 import pytest
-from support import assert_one_line_error, write_study
+from support import assert_one_line_error, write_jsonl, write_study
 
 from plw.experiment.celldir import RESULT, read_json
 from plw.experiment.store import ResultStore
@@ -23,7 +22,7 @@ def cell_with_items(spec, cell_dir) -> dict:
     plw = spec.factors["plw"]
     (cell_dir / "eval").mkdir()
     lines = [{"doc_id": i, "gold": 0, "loglikelihoods": [-1.0, -1.0 - plw - i], "acc": 1.0} for i in range(2)]
-    (cell_dir / "eval" / "arc_easy.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    write_jsonl(cell_dir / "eval" / "arc_easy.jsonl", lines)
     return {"rows": [{"task": "arc_easy", "metric": "acc", "value": 0.5 + 0.1 * plw, "stderr": 0.01}]}
 
 

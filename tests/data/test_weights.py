@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
+from support import write_jsonl
 
 from plw.batch import PART_IDS, PARTS
 from plw.data.collator import PLWDataCollator
@@ -273,7 +272,7 @@ def test_cache_keeps_parts_and_weights(bpe_tokenizer, tmp_path, monkeypatch):
         {"messages": [{**m, "weight": 0.5} for m in CHAT], "score": 0.25},
         {"prompt": "a", "completion": "b"},
     ]
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_jsonl(path, rows)
     reads = []
 
     def records():

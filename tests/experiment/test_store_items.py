@@ -3,11 +3,11 @@ added to stores written before it existed."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pandas as pd
 import sweep_support
+from support import write_jsonl
 
 from plw.experiment.driver import run_sweep
 from plw.experiment.executor_local import LocalExecutor
@@ -35,7 +35,7 @@ def with_items(spec, cell_dir):
         }  # fmt: skip
         for i in range(3)
     ]
-    (cell_dir / "eval" / "arc_easy.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    write_jsonl(cell_dir / "eval" / "arc_easy.jsonl", lines)
     return result
 
 
