@@ -1,8 +1,8 @@
 """The checks of bench/gpu.py that are not timings: loss correctness, PLWSFTTrainer runs, evaluation.
 
 - `correctness`: plw's chunked, cce and liger weighted losses against its full-logits reference
-  (`PLWTrainer(loss_impl=...)`, all from the same weights and batch), loss and every parameter's
-  gradient, per dtype (the model's weights in that dtype) and PLW.
+  (`PLWTrainer(loss=LossConfig(impl=...))`, all from the same weights and batch), loss and every
+  parameter's gradient, per dtype (the model's weights in that dtype) and PLW.
 - `sft`: `PLWSFTTrainer` with bfloat16 mixed precision, LoRA and full fine-tuning, on Alpaca
   records: every logged loss finite, and the last steps' mean below the first steps'.
 - `evaluation`: plw's multiple-choice scoring against lm-eval's `HFLM` on the same model object and

@@ -11,9 +11,9 @@ returns the scalar loss a trainer would call `backward` on:
              returns per-token log-probabilities without [B, T, V] logits. On CUDA/XPU (Triton) it
              scores only the positions whose label is not -100; on other devices it scores every
              position. Its backward recomputes each tile.
-- reference: `PLWTrainer(loss_impl="full")`: plw's weighted loss on full logits.
-- chunked:   `PLWTrainer(loss_impl="chunked")`: plw's fused head + weighted cross-entropy.
-- cce/liger: `PLWTrainer(loss_impl="cce"|"liger")`: the weighted loss from Cut Cross-Entropy or
+- reference: `PLWTrainer(loss=LossConfig(impl="full"))`: plw's weighted loss on full logits.
+- chunked:   `LossConfig(impl="chunked")`: plw's fused head + weighted cross-entropy.
+- cce/liger: `LossConfig(impl="cce"|"liger")`: the weighted loss from Cut Cross-Entropy or
              Liger Kernel (CUDA only, when installed).
 - floor:     no loss head at all: the mean of the final hidden states (the head's weight is touched
              so its gradient exists). What no loss implementation can go below.
@@ -85,13 +85,13 @@ def make_loss(
     if variant == "floor":
         return lambda b: _floor_loss(model, b)
     from plw import PLWTrainer
+    from plw.loss.config import LossConfig
 
     trainer = PLWTrainer(
         model=model,
         args=_training_args(workdir, model),
         prompt_loss_weight=plw,
-        loss_impl=PLW_IMPLS[variant],
-        chunk_size=chunk_size,
+        loss=LossConfig(impl=PLW_IMPLS[variant], chunk_size=chunk_size),
     )
     # compute_loss pops plw's keys from its inputs, so each call gets a fresh dict.
     return lambda b: trainer.compute_loss(model, {k: b[k] for k in PLW_KEYS})

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,12 +12,6 @@ from plw.loss.head import hidden_states_instead_of_logits, supports_chunked_loss
 from plw.loss.weighted import shift_targets, token_ce
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = Path(os.environ.get("PLW_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-STORIES = SHARED_DATA / "models" / "stories260K"
-needs_stories = pytest.mark.skipif(
-    not (STORIES / "config.json").exists(), reason=f"shared test model not found at {STORIES}"
-)
 
 
 # ---- synthetic tensors -------------------------------------------------------------------------
@@ -304,30 +295,21 @@ def test_non_linear_and_lora_heads_are_not_supported():
 # ---- the real shared model ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def stories():
-    from plw.models import load_model
-
-    return load_model(str(STORIES))
-
-
-@needs_stories
 @pytest.mark.parametrize(("plw", "chunk_size"), [(0.0, 1024), (0.1, 24), (1.0, 13)])
-def test_stories260k_every_parameter_grad(stories, plw, chunk_size):
-    assert stories.lm_head.weight is stories.model.embed_tokens.weight  # tied
-    assert supports_chunked_loss(stories) == (True, "")
-    _assert_same_grads(stories, plw, chunk_size=chunk_size)
+def test_stories260k_every_parameter_grad(stories_model, plw, chunk_size):
+    assert stories_model.lm_head.weight is stories_model.model.embed_tokens.weight  # tied
+    assert supports_chunked_loss(stories_model) == (True, "")
+    _assert_same_grads(stories_model, plw, chunk_size=chunk_size)
 
 
-@needs_stories
-def test_stories260k_lora_grads():
+def test_stories260k_lora_grads(stories_path):
     from peft import LoraConfig, get_peft_model
 
     from plw.models import load_model
 
     # A fresh copy: get_peft_model freezes and rewires the model it is given.
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
-    lora = get_peft_model(load_model(str(STORIES)), config)
+    lora = get_peft_model(load_model(str(stories_path)), config)
     for module in lora.modules():  # LoRA B starts at 0, which would hide errors in A's gradient
         if hasattr(module, "lora_B"):
             nn.init.normal_(module.lora_B["default"].weight, std=0.1)

@@ -55,12 +55,12 @@ def test_is_frozen():
         config.impl = "full"
 
 
-def test_older_constructor_form_builds_the_same_config():
-    older = NextTokenLoss("chunked", chunk_size=7, label_smoothing=0.1)
-    assert older.config == LossConfig(impl="chunked", chunk_size=7, label_smoothing=0.1)
+def test_the_loss_object_takes_only_a_config():
     assert NextTokenLoss().config == LossConfig()
-    with pytest.raises(TypeError, match="in the LossConfig"):
-        NextTokenLoss(LossConfig(), chunk_size=7)
+    config = LossConfig(impl="chunked", chunk_size=7, label_smoothing=0.1)
+    assert NextTokenLoss(config).config is config
+    with pytest.raises(TypeError, match="takes a LossConfig"):
+        NextTokenLoss("chunked")
 
 
 def test_normaliser_follows_the_config():

@@ -8,17 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from plw.loss.config import LossConfig
 from plw.loss.next_token import NextTokenLoss
 from plw.loss.weighted import normaliser, plw_loss
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
-
-
-@pytest.fixture(scope="module")
-def stories(stories_path):
-    from plw.models import load_model
-
-    return load_model(str(stories_path))
 
 
 def tiny_llama(**config):
@@ -61,16 +55,16 @@ def grads(model, loss):
 
 @pytest.mark.parametrize("impl", ["full", "chunked"])
 @pytest.mark.parametrize(("plw", "cw"), [(0.0, 1.0), (0.1, 1.0), (1.0, 1.0), (0.1, 0.6)])
-def test_every_path_equals_the_naive_loss_and_gradients(stories, impl, plw, cw):
-    ids, attention, labels, weights, completion = make_batch(stories.config.vocab_size, plw, cw)
-    ref, ref_nll, real = naive_loss(stories, ids, attention, plw, cw, completion)
-    ref_grads = grads(stories, ref)
+def test_every_path_equals_the_naive_loss_and_gradients(stories_model, impl, plw, cw):
+    ids, attention, labels, weights, completion = make_batch(stories_model.config.vocab_size, plw, cw)
+    ref, ref_nll, real = naive_loss(stories_model, ids, attention, plw, cw, completion)
+    ref_grads = grads(stories_model, ref)
 
-    loss_fn = NextTokenLoss(impl, chunk_size=13)
-    result = loss_fn(stories, {"input_ids": ids, "attention_mask": attention}, labels, weights)
+    loss_fn = NextTokenLoss(LossConfig(impl=impl, chunk_size=13))
+    result = loss_fn(stories_model, {"input_ids": ids, "attention_mask": attention}, labels, weights)
     assert loss_fn.path == impl
     loss = result.weighted_sum / normaliser(weights, labels)
-    got_grads = grads(stories, loss)
+    got_grads = grads(stories_model, loss)
     torch.testing.assert_close(loss, ref.detach(), **TOL)
     assert got_grads.keys() == ref_grads.keys()
     for name, grad in ref_grads.items():
@@ -86,7 +80,7 @@ def test_plw_loss_is_the_full_path():
     ids, attention, labels, weights, completion = make_batch(96, 0.1, 0.8)
     inputs = {"input_ids": ids, "attention_mask": attention}
     with torch.no_grad():
-        result = NextTokenLoss("full", label_smoothing=0.1)(model, inputs, labels, weights)
+        result = NextTokenLoss(LossConfig(impl="full", label_smoothing=0.1))(model, inputs, labels, weights)
         public = plw_loss(model(**inputs).logits, labels, weights, label_smoothing=0.1)
     assert torch.equal(public, result.weighted_sum / normaliser(weights, labels))
 
@@ -97,8 +91,8 @@ def test_label_smoothing_changes_the_loss_not_the_logged_nll(impl):
     ids, attention, labels, weights, _ = make_batch(96, 0.1, 1.0)
     inputs = {"input_ids": ids, "attention_mask": attention}
     with torch.no_grad():
-        plain = NextTokenLoss(impl)(model, inputs, labels, weights)
-        smooth = NextTokenLoss(impl, label_smoothing=0.2)(model, inputs, labels, weights)
+        plain = NextTokenLoss(LossConfig(impl=impl))(model, inputs, labels, weights)
+        smooth = NextTokenLoss(LossConfig(impl=impl, label_smoothing=0.2))(model, inputs, labels, weights)
         logits = model(**inputs).logits[:, :-1, :]
     ce = F.cross_entropy(logits.transpose(1, 2), labels[:, 1:], reduction="none", label_smoothing=0.2)
     torch.testing.assert_close(smooth.weighted_sum, (ce * weights[:, 1:]).sum(), **TOL)
@@ -110,7 +104,7 @@ def test_fused_paths_hide_the_hidden_states_and_restore_the_head():
     model = tiny_llama()
     head = model.get_output_embeddings()
     ids, attention, labels, weights, _ = make_batch(96, 0.1, 1.0)
-    result = NextTokenLoss("chunked")(model, {"input_ids": ids}, labels, weights)
+    result = NextTokenLoss(LossConfig(impl="chunked"))(model, {"input_ids": ids}, labels, weights)
     assert result.outputs.logits is None
     assert model.get_output_embeddings() is head
 
@@ -118,20 +112,13 @@ def test_fused_paths_hide_the_hidden_states_and_restore_the_head():
 def test_path_is_chosen_once_with_a_logged_fallback(caplog):
     model = tiny_llama()
     model.config.logit_scale = 2.0  # a logit transform: the plain head is not the model's output
-    loss_fn = NextTokenLoss("auto")
+    loss_fn = NextTokenLoss(LossConfig(impl="auto"))
     with caplog.at_level(logging.WARNING, logger="plw.loss"):
         assert loss_fn.path_for(model) == "full"
     assert "logit_scale" in caplog.text
     model.config.logit_scale = 1.0
     assert loss_fn.path_for(model) == "full"  # chosen once per model, not per call
-    assert NextTokenLoss("auto").path_for(model) == "chunked"
+    assert NextTokenLoss(LossConfig(impl="auto")).path_for(model) == "chunked"
     model.config.logit_scale = 2.0
     with pytest.raises(ValueError, match="'chunked' is not possible"):
-        NextTokenLoss("chunked").path_for(model)
-
-
-def test_rejects_unknown_impl_and_chunk_size():
-    with pytest.raises(ValueError, match="loss_impl"):
-        NextTokenLoss("triton")
-    with pytest.raises(ValueError, match="chunk_size"):
-        NextTokenLoss("chunked", chunk_size=0)
+        NextTokenLoss(LossConfig(impl="chunked")).path_for(model)

@@ -6,6 +6,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from plw import PLWSFTConfig, PLWSFTTrainer
+from plw.loss.config import LossConfig
 from plw.models import load_model
 
 ANIMALS = ["cat", "dog", "girl", "boy", "bird", "fish", "tree", "car"]
@@ -96,3 +97,17 @@ def test_needs_plw_config(stories_path, stories_tokenizer, dataset, tmp_path):
             train_dataset=dataset,
             processing_class=stories_tokenizer,
         )
+
+
+def test_config_gives_the_loss_config(tmp_path):
+    config = PLWSFTConfig(output_dir=str(tmp_path), bf16=False, plw_normalizer="completion",
+                          label_smoothing_factor=0.1, minkowski_lambda=0.01, minkowski_p=1.5,
+                          plw_loss_impl="full", plw_chunk_size=64)  # fmt: skip
+    assert config.loss_config() == LossConfig(normalizer="completion", label_smoothing=0.1,
+                                              minkowski_lambda=0.01, minkowski_p=1.5, impl="full",
+                                              chunk_size=64)  # fmt: skip
+    assert PLWSFTConfig(output_dir=str(tmp_path), bf16=False).loss_config() == LossConfig()
+    with pytest.raises(ValueError, match="plw_loss_impl: Input should be"):
+        PLWSFTConfig(output_dir=str(tmp_path), bf16=False, plw_loss_impl="triton")
+    with pytest.raises(ValueError, match="plw_chunk_size: Input should be greater than or equal to 1"):
+        PLWSFTConfig(output_dir=str(tmp_path), bf16=False, plw_chunk_size=0)

@@ -10,6 +10,8 @@ from plw.data.collator import PLWDataCollator, pack_examples
 from plw.data.load import load_records
 from plw.data.tokenize import tokenize_records
 from plw.data.weights import TokenWeights
+from plw.loss.config import LossConfig
+from plw.loss.weighted import plw_loss
 from plw.models import load_model
 from plw.training.trainer import PLWTrainer
 
@@ -51,7 +53,9 @@ def train_plw(path, tok, feats, tmp_path, plw=0.1, **kw):
     torch.manual_seed(0)
     model = load_model(str(path))
     trainer_kw = {
-        k: kw.pop(k) for k in ("normalizer", "minkowski_lambda", "label_smoothing", "loss_impl") if k in kw
+        k: kw.pop(k)
+        for k in ("loss", "normalizer", "minkowski_lambda", "label_smoothing", "loss_impl")
+        if k in kw
     }
     trainer = PLWTrainer(
         model=model,
@@ -155,8 +159,6 @@ def test_packed_batch_has_same_loss_as_padded(stories_path, stories_tokenizer, f
     padded = PLWDataCollator(pad, prompt_loss_weight=0.1)(feats)
     packed_rows = pack_examples(feats, max_length=10_000)
     packed = PLWDataCollator(pad, prompt_loss_weight=0.1, padding_free=True)(packed_rows)
-    from plw.loss.weighted import plw_loss
-
     with torch.no_grad():
         a = plw_loss(
             model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits,
@@ -216,7 +218,7 @@ def test_chunked_loss_is_the_default_and_matches_full_logits(
         train_dataset=Dataset.from_list(features),
         processing_class=stories_tokenizer,
     )
-    assert trainer.loss_impl == "auto" and trainer._path(trainer.model) == "chunked"
+    assert trainer.next_token_loss.config.impl == "auto" and trainer._path(trainer.model) == "chunked"
 
 
 def with_parts(feats):
@@ -277,3 +279,38 @@ def test_completion_loss_weight_reaches_the_default_collator(stories_path, stori
     with pytest.raises(ValueError, match="not both"):
         PLWTrainer(model=trainer.model, args=args(tmp_path), data_collator=trainer.data_collator,
                    prompt_loss_weight=0.2)  # fmt: skip
+
+
+def test_a_loss_config_and_its_keyword_shorthand_give_the_same_loss(
+    stories_path, stories_tokenizer, features, tmp_path
+):
+    model = load_model(str(stories_path)).eval()  # eval: no Minkowski term, compare the loss alone
+    config = LossConfig(normalizer="nonzero", impl="chunked", chunk_size=7, label_smoothing=0.1,
+                        minkowski_lambda=0.5, minkowski_p=1.5)  # fmt: skip
+    common = {"model": model, "args": args(tmp_path), "processing_class": stories_tokenizer,
+              "prompt_loss_weight": 0.1}  # fmt: skip
+    by_config = PLWTrainer(**common, loss=config)
+    by_keywords = PLWTrainer(**common, normalizer="nonzero", loss_impl="chunked", chunk_size=7,
+                             label_smoothing=0.1, minkowski_lambda=0.5, minkowski_p=1.5)  # fmt: skip
+    assert by_keywords.next_token_loss.config == config
+    assert (by_config.minkowski.lam, by_config.minkowski.p) == (0.5, 1.5)
+    batch = by_config.data_collator(features[:4])
+    with torch.no_grad():
+        a = by_config.compute_loss(model, dict(batch))
+        b = by_keywords.compute_loss(model, dict(batch))
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        reference = plw_loss(logits, batch["labels"], batch["loss_weights"], normalizer="nonzero",
+                             label_smoothing=0.1)  # fmt: skip
+    assert torch.equal(a, b)
+    torch.testing.assert_close(a, reference, rtol=1e-5, atol=1e-6)
+    assert PLWTrainer(**common).next_token_loss.config == LossConfig()
+
+
+def test_loss_settings_are_checked_with_a_message_naming_the_keyword(stories_path, tmp_path):
+    model = load_model(str(stories_path))
+    with pytest.raises(ValueError, match=r"give loss=LossConfig\(...\) or normalizer, not both"):
+        PLWTrainer(model=model, args=args(tmp_path), loss=LossConfig(), normalizer="nonzero")
+    with pytest.raises(ValueError, match=r"loss_impl: Input should be .*\(got 'triton'\)"):
+        PLWTrainer(model=model, args=args(tmp_path), loss_impl="triton")
+    with pytest.raises(ValueError, match="label_smoothing: Input should be less than 1"):
+        PLWTrainer(model=model, args=args(tmp_path), label_smoothing=1.0)

@@ -6,7 +6,8 @@ Minkowski settings belong to the loss too (they add a penalty to it), but the pe
 model's parameters and pre-trained copy, so `plw.training.regularizers` computes it.
 
 The allowed values of `normalizer` and `impl` are stated once, as the Literal types `Normalizer`
-(`plw.loss.weighted`) and `LossImpl` (here); `NORMALIZERS` and `LOSS_IMPLS` are their values.
+(explained in `plw.loss.weighted`) and `LossImpl`; `NORMALIZERS` and `LOSS_IMPLS` are their values.
+This module imports no torch, so configs load without it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Literal, get_args
 from pydantic import ConfigDict, Field
 
 from plw.config import Strict
-from plw.loss.weighted import NORMALIZERS, Normalizer
 
 __all__ = ["LOSS_IMPLS", "NORMALIZERS", "LossConfig", "LossImpl", "Normalizer"]
 
+Normalizer = Literal["weight_sum", "nonzero", "completion"]
+NORMALIZERS: tuple[str, ...] = get_args(Normalizer)
 LossImpl = Literal["auto", "chunked", "full", "cce", "liger"]
 LOSS_IMPLS: tuple[str, ...] = get_args(LossImpl)
 

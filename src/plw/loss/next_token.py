@@ -34,11 +34,11 @@ from torch import Tensor, nn
 
 from plw.loss import kernels
 from plw.loss.chunked import chunked_weighted_ce
-from plw.loss.config import LOSS_IMPLS, LossConfig
+from plw.loss.config import LossConfig
 from plw.loss.head import hidden_states_instead_of_logits, supports_chunked_loss, unwrap_model
 from plw.loss.weighted import divide, logits_weighted_ce, normaliser, shift_targets
 
-__all__ = ["LOSS_IMPLS", "LossConfig", "NextTokenLoss", "NextTokenResult"]  # LOSS_IMPLS: older imports
+__all__ = ["LossConfig", "NextTokenLoss", "NextTokenResult"]
 logger = logging.getLogger("plw.loss")
 
 
@@ -71,25 +71,19 @@ class NextTokenLoss:
     """The weighted next-token loss of a causal LM: owns the path, the head swap and the division.
 
     Args:
-        config: the loss settings (`plw.loss.config.LossConfig`; the Minkowski ones are not used
-            here). The older form `NextTokenLoss(impl, chunk_size=..., label_smoothing=...)`, an impl
-            string with the normaliser "weight_sum", still works while trainers move to LossConfig.
-        chunk_size, label_smoothing: the older form only.
+        config: the loss settings (`plw.loss.config.LossConfig`, default LossConfig(); the Minkowski
+            ones are not used here).
+
+    Raises:
+        TypeError: `config` is not a LossConfig.
     """
 
-    def __init__(
-        self,
-        config: LossConfig | str = "auto",
-        *,
-        chunk_size: int | None = None,
-        label_smoothing: float | None = None,
-    ):
-        if isinstance(config, LossConfig):
-            if chunk_size is not None or label_smoothing is not None:
-                raise TypeError("give chunk_size and label_smoothing in the LossConfig, not beside it")
-            self.config = config
-        else:
-            self.config = _older_form(config, chunk_size, label_smoothing)
+    def __init__(self, config: LossConfig | None = None):
+        if config is None:
+            config = LossConfig()
+        if not isinstance(config, LossConfig):
+            raise TypeError(f"NextTokenLoss takes a LossConfig (plw.loss.config), got {config!r}")
+        self.config = config
         self.path: str | None = None  # chosen on the first call (or `path_for`)
 
     def __call__(
@@ -153,7 +147,7 @@ class NextTokenLoss:
         ok, reason = supports_chunked_loss(model)
         if not ok:
             if impl == "chunked":
-                raise ValueError(f"loss_impl 'chunked' is not possible here: {reason}")
+                raise ValueError(f"loss impl 'chunked' is not possible here: {reason}")
             logger.warning("plw: full-logit loss (%s loss unavailable: %s)", impl, reason)
             return "full"
         if impl in ("auto", "chunked"):
@@ -188,14 +182,3 @@ class NextTokenLoss:
             weighted_sum, nll = kernels.kernel_weighted_ce(path, *args, label_smoothing=eps)
         outputs.logits = None
         return outputs, weighted_sum, nll.view(targets.shape)
-
-
-def _older_form(impl: str, chunk_size: int | None, label_smoothing: float | None) -> LossConfig:
-    """The LossConfig of `NextTokenLoss(impl, chunk_size=..., label_smoothing=...)`, with that form's
-    error messages (trainers and their tests still match on them)."""
-    if impl not in LOSS_IMPLS:
-        raise ValueError(f"loss_impl must be one of {', '.join(LOSS_IMPLS)}, got {impl!r}")
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    given = {"chunk_size": chunk_size, "label_smoothing": label_smoothing}
-    return LossConfig(impl=impl, **{k: v for k, v in given.items() if v is not None})

@@ -27,12 +27,11 @@ configured kind) and the trainer sums and gathers them.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 import torch.nn.functional as F
 
 from plw.batch import IGNORE_INDEX
+from plw.loss.config import NORMALIZERS, Normalizer
 
 __all__ = [
     "IGNORE_INDEX",  # re-exported from plw.batch for older imports
@@ -46,9 +45,6 @@ __all__ = [
     "token_ce",
     "token_losses",
 ]
-
-Normalizer = Literal["weight_sum", "nonzero", "completion"]
-NORMALIZERS: tuple[str, ...] = get_args(Normalizer)
 
 
 def shift_targets(labels: torch.Tensor, loss_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

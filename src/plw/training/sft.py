@@ -50,7 +50,8 @@ from plw.data.chat_templates import builtin_templates, chat_template_text
 from plw.data.collator import PLWDataCollator
 from plw.data.weights import TokenWeights
 from plw.errors import PLWError
-from plw.training.trainer import DATA_COLUMNS, PLWLossMixin
+from plw.loss.config import LossConfig
+from plw.training.trainer import DATA_COLUMNS, PLWLossMixin, make_loss_config
 
 logger = hf_logging.get_logger("plw.sft")
 # TRL's truncation_mode in plw's terms (see plw.data.tokenize.truncate).
@@ -59,14 +60,20 @@ TRUNCATION = {"keep_start": "right", "keep_end": "left"}
 # them; the sample weight is always 1 here (no field is read). Labels are a copy of input_ids, kept
 # because TRL refuses mask columns without labels in some paths.
 _FEATURES = ("input_ids", "labels", "completion_mask", "token_parts", "message_weights")
+# PLWSFTConfig's loss fields -> LossConfig's.
+_LOSS_FIELDS = {"plw_normalizer": "normalizer", "label_smoothing_factor": "label_smoothing",
+                "minkowski_lambda": "minkowski_lambda", "minkowski_p": "minkowski_p",
+                "plw_loss_impl": "impl", "plw_chunk_size": "chunk_size"}  # fmt: skip
 
 
 @dataclass
 class PLWSFTConfig(SFTConfig):
-    """`trl.SFTConfig` plus the PLW settings (see `plw.loss.weighted` for the normalisers).
+    """`trl.SFTConfig` plus the PLW settings.
 
     The weight fields mean what `plw train`'s keys of the same names mean (`plw.training.config`);
-    the chat weights apply to `messages` datasets.
+    the chat weights apply to `messages` datasets. The loss settings are `loss_config()`, a
+    `plw.loss.config.LossConfig` (which documents each) from plw_normalizer, label_smoothing_factor,
+    minkowski_lambda, minkowski_p, plw_loss_impl and plw_chunk_size.
     """
 
     prompt_loss_weight: float = field(default=1.0, metadata={"help": "PLW in [0, 1]"})
@@ -91,9 +98,11 @@ class PLWSFTConfig(SFTConfig):
     assistant_turns: str = field(
         default="all", metadata={"help": "chat: 'all' assistant turns are completion, or only the 'last'"}
     )
-    plw_normalizer: str = field(default="weight_sum", metadata={"help": "weight_sum, nonzero or completion"})
-    minkowski_lambda: float = field(default=0.0, metadata={"help": "penalty strength to pre-trained weights"})
-    minkowski_p: float = field(default=2.0, metadata={"help": "exponent of the Minkowski penalty"})
+    plw_normalizer: str = field(default="weight_sum", metadata={"help": "LossConfig.normalizer"})
+    minkowski_lambda: float = field(default=0.0, metadata={"help": "LossConfig.minkowski_lambda"})
+    minkowski_p: float = field(default=2.0, metadata={"help": "LossConfig.minkowski_p"})
+    plw_loss_impl: str = field(default="auto", metadata={"help": "LossConfig.impl"})
+    plw_chunk_size: int = field(default=1024, metadata={"help": "LossConfig.chunk_size"})
     # Read from JSON on the command line, as TrainingArguments reads its dict fields.
     _VALID_DICT_FIELDS = [*SFTConfig._VALID_DICT_FIELDS, "role_weights"]
 
@@ -102,6 +111,7 @@ class PLWSFTConfig(SFTConfig):
         if self.assistant_turns not in ("all", "last"):
             raise ValueError(f"assistant_turns must be 'all' or 'last', got {self.assistant_turns!r}")
         self.token_weights()  # validates every weight
+        self.loss_config()  # and every loss setting
         self._take_chat_template_path()
         if self.chat_template is not None:
             try:
@@ -118,6 +128,11 @@ class PLWSFTConfig(SFTConfig):
         if self.chat_template is not None:
             raise ValueError("give chat_template or chat_template_path, not both")
         self.chat_template, self.chat_template_path = path, None
+
+    def loss_config(self) -> LossConfig:
+        """The loss settings of this config; a refused value is a ValueError naming its field here."""
+        values = {name: getattr(self, key) for key, name in _LOSS_FIELDS.items()}
+        return make_loss_config(values, {name: key for key, name in _LOSS_FIELDS.items()})
 
     def token_weights(self) -> TokenWeights:
         """The token weight spec these settings describe."""
@@ -196,12 +211,7 @@ class PLWSFTTrainer(PLWLossMixin, SFTTrainer):
             pad_to_multiple_of=config.pad_to_multiple_of,
             weights=self.token_weights,  # the one place this trainer's tokens are weighed
         )
-        self._init_plw(
-            normalizer=config.plw_normalizer,
-            label_smoothing=config.label_smoothing_factor,
-            minkowski_lambda=config.minkowski_lambda,
-            minkowski_p=config.minkowski_p,
-        )
+        self._init_plw(config.loss_config())
         # Trainer's own label smoother would otherwise be applied on top of the PLW loss.
         self.label_smoother = None
 

@@ -29,8 +29,8 @@ from transformers import Trainer
 from plw.batch import IGNORE_INDEX, LOSS_KEYS
 from plw.data.weights import WEIGHT_INPUTS
 from plw.files import saving
-from plw.loss.next_token import LOSS_IMPLS, NextTokenLoss
-from plw.loss.weighted import NORMALIZERS, divide, normaliser
+from plw.loss.config import LossConfig
+from plw.loss.next_token import NextTokenLoss
 from plw.training.loss_tracker import LossTracker
 from plw.training.regularizers import MinkowskiPenalty
 
@@ -38,7 +38,16 @@ _PLW_KEYS = LOSS_KEYS  # the batch keys the loss consumes (kept under this name 
 # Dataset columns Trainer must keep although the model's forward does not take them: the loss's keys
 # and the weight-free features the collator weighs (`plw.data.weights.example_weights`).
 DATA_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys([*LOSS_KEYS, *WEIGHT_INPUTS]))
-__all__ = ["LOSS_IMPLS", "PLWLossMixin", "PLWTrainer"]
+# PLWTrainer's keyword shorthand for the LossConfig fields: keyword -> field.
+LOSS_SHORTHAND = {
+    "normalizer": "normalizer",
+    "label_smoothing": "label_smoothing",
+    "minkowski_lambda": "minkowski_lambda",
+    "minkowski_p": "minkowski_p",
+    "loss_impl": "impl",
+    "chunk_size": "chunk_size",
+}
+__all__ = ["LOSS_SHORTHAND", "PLWLossMixin", "PLWTrainer", "loss_config", "make_loss_config"]
 
 
 class PLWLossMixin:
@@ -47,28 +56,14 @@ class PLWLossMixin:
     # Our loss is divided by the whole step's normaliser, so Trainer must not divide by GA steps again.
     loss_is_scaled_for_ga = True
 
-    def _init_plw(
-        self,
-        *,
-        normalizer: str,
-        label_smoothing: float,
-        minkowski_lambda: float,
-        minkowski_p: float,
-        loss_impl: str = "auto",
-        chunk_size: int = 1024,
-    ) -> None:
+    def _init_plw(self, loss: LossConfig) -> None:
         # No token weights here: the collator makes them (`plw.data.collator`), the loss reads them.
-        if normalizer not in NORMALIZERS:
-            raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
-        self.plw_normalizer = normalizer
-        self.plw_label_smoothing = label_smoothing
-        self.next_token_loss = NextTokenLoss(
-            loss_impl, chunk_size=chunk_size, label_smoothing=label_smoothing
-        )
-        self.loss_impl, self.chunk_size = loss_impl, chunk_size
+        self.next_token_loss = NextTokenLoss(loss)
         self._train_tracker, self._eval_tracker = LossTracker(), LossTracker()
         self.minkowski = (
-            MinkowskiPenalty(self.model, minkowski_lambda, minkowski_p) if minkowski_lambda else None
+            MinkowskiPenalty(self.model, loss.minkowski_lambda, loss.minkowski_p)
+            if loss.minkowski_lambda
+            else None
         )
 
     # ---- normaliser over the optimizer step -------------------------------------------------
@@ -76,10 +71,8 @@ class PLWLossMixin:
         """This process's normaliser over `batch_samples` (also used per batch in evaluation)."""
         if not batch_samples or "loss_weights" not in batch_samples[0]:
             return super()._get_num_items_in_batch(batch_samples, device)
-        total = sum(
-            normaliser(b["loss_weights"], b["labels"], b.get("completion_mask"), self.plw_normalizer)
-            for b in batch_samples
-        )
+        share = self.next_token_loss.normaliser
+        total = sum(share(b["labels"], b["loss_weights"], b.get("completion_mask")) for b in batch_samples)
         return total.to(device)
 
     def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
@@ -103,10 +96,11 @@ class PLWLossMixin:
         batch = {k: inputs.pop(k) for k in LOSS_KEYS if k in inputs}
         labels, weights = batch["labels"], batch["loss_weights"]
         completion = batch.get("completion_mask")
-        result = self.next_token_loss(model, inputs, labels, weights)
-        if num_items_in_batch is None:
-            num_items_in_batch = normaliser(weights, labels, completion, self.plw_normalizer)
-        loss = divide(result.weighted_sum, num_items_in_batch)
+        # Divided by the step's normaliser when Trainer gives it, else by this batch's own.
+        result = self.next_token_loss(
+            model, inputs, labels, weights, completion_mask=completion, denominator=num_items_in_batch
+        )
+        loss = result.loss
         if model.training and self._across_devices():
             loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
         self._track(result, completion, batch.get("token_parts"), model.training)
@@ -175,14 +169,11 @@ class PLWTrainer(SaveErrors, PLWLossMixin, Trainer):
         prompt_loss_weight: PLW in [0, 1] of the default collator; None: examples carry
             `loss_weights`.
         completion_loss_weight: weight in [0, 1] of completion tokens of the default collator.
-        normalizer: "weight_sum" (default), "nonzero" or "completion"; see `plw.loss.weighted`.
-        label_smoothing: per-token label smoothing, applied before weighting.
-        minkowski_lambda: strength of the penalty to the pre-trained weights (0 disables it).
-        minkowski_p: the penalty's exponent p.
-        loss_impl: "auto" (chunked when exact for the model, else full logits), "chunked", "full",
-            or a GPU kernel backend "cce" / "liger" (`plw.loss.kernels`; falls back to chunked with a
-            logged reason where it cannot run).
-        chunk_size: tokens per [chunk, vocab] block of the chunked loss.
+        loss: the loss settings (`plw.loss.config.LossConfig`, which documents each); default
+            LossConfig().
+        normalizer, label_smoothing, minkowski_lambda, minkowski_p, loss_impl, chunk_size: a
+            shorthand for `loss=LossConfig(...)` with these fields (`loss_impl` is its `impl`);
+            not together with `loss`.
         **kwargs: everything `transformers.Trainer` takes.
     """
 
@@ -190,15 +181,25 @@ class PLWTrainer(SaveErrors, PLWLossMixin, Trainer):
         self,
         *args: Any,
         prompt_loss_weight: float | None = None,
-        normalizer: str = "weight_sum",
-        label_smoothing: float = 0.0,
-        minkowski_lambda: float = 0.0,
-        minkowski_p: float = 2.0,
-        loss_impl: str = "auto",
-        chunk_size: int = 1024,
+        loss: LossConfig | None = None,
+        normalizer: str | None = None,
+        label_smoothing: float | None = None,
+        minkowski_lambda: float | None = None,
+        minkowski_p: float | None = None,
+        loss_impl: str | None = None,
+        chunk_size: int | None = None,
         completion_loss_weight: float = 1.0,
         **kwargs: Any,
     ):
+        loss = loss_config(
+            loss,
+            normalizer=normalizer,
+            label_smoothing=label_smoothing,
+            minkowski_lambda=minkowski_lambda,
+            minkowski_p=minkowski_p,
+            loss_impl=loss_impl,
+            chunk_size=chunk_size,
+        )  # before the model is touched: a bad setting fails first
         kwargs["data_collator"] = default_collator(
             kwargs.get("data_collator"),
             kwargs.get("processing_class"),
@@ -210,14 +211,36 @@ class PLWTrainer(SaveErrors, PLWLossMixin, Trainer):
         # consume ours.
         self._set_signature_columns_if_needed()
         self._signature_columns = list(dict.fromkeys([*self._signature_columns, *DATA_COLUMNS]))
-        self._init_plw(
-            normalizer=normalizer,
-            label_smoothing=label_smoothing,
-            minkowski_lambda=minkowski_lambda,
-            minkowski_p=minkowski_p,
-            loss_impl=loss_impl,
-            chunk_size=chunk_size,
-        )
+        self._init_plw(loss)
+
+
+def loss_config(loss: LossConfig | None = None, **shorthand: Any) -> LossConfig:
+    """`loss`, or the LossConfig of PLWTrainer's keyword shorthand (`LOSS_SHORTHAND`; None: not given).
+
+    Raises:
+        ValueError: `loss` and a shorthand keyword both given; a value LossConfig refuses.
+    """
+    given = {key: value for key, value in shorthand.items() if value is not None}
+    if loss is None:
+        return make_loss_config({LOSS_SHORTHAND[key]: value for key, value in given.items()},
+                                {field: key for key, field in LOSS_SHORTHAND.items()})  # fmt: skip
+    if given:
+        raise ValueError(f"give loss=LossConfig(...) or {', '.join(given)}, not both")
+    return loss
+
+
+def make_loss_config(values: dict[str, Any], names: dict[str, str]) -> LossConfig:
+    """LossConfig(**values); a refused value is a ValueError naming the caller's key for it (`names`:
+    LossConfig field -> the key the user wrote)."""
+    from pydantic import ValidationError
+
+    try:
+        return LossConfig(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "loss"
+        got = f" (got {first['input']!r})" if "input" in first else ""
+        raise ValueError(f"{names.get(field, field)}: {first['msg']}{got}") from None
 
 
 def default_collator(collator: Any, tokenizer: Any, prompt: float | None, completion: float) -> Any:
