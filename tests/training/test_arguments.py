@@ -65,7 +65,7 @@ def test_small_ratios_round_up_as_before_and_warmup_steps_wins(records, tmp_path
         ({"learning_rate": float("inf")}, "learning_rate: Input should be a finite number"),
         ({"learning_rate": "nan"}, "learning_rate: Input should be a finite number"),
         ({"epochs": float("inf")}, "epochs: Input should be a finite number"),
-        ({"regularization": {"minkowski_p": float("nan")}}, "minkowski_p: Input should be a finite"),
+        ({"loss": {"minkowski_p": float("nan")}}, "loss.minkowski_p: Input should be a finite"),
         ({"lora": {"alpha": float("inf")}}, "lora.alpha: Input should be a finite number"),
         ({"trainer_args": {"max_grad_norm": float("inf")}}, "trainer_args: Value error, max_grad_norm"),
         ({"report_to": ["tensorbord"]}, "report_to: Value error, unknown logger 'tensorbord'"),

@@ -1,12 +1,15 @@
-"""TrainConfig's token weight fields: defaults, ranges, the spec they build."""
+"""TrainConfig's token weight fields (defaults, ranges, the spec they build) and its loss section."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
 from plw.config import apply_overrides, validate
 from plw.data.weights import TokenWeights
 from plw.errors import PLWError
+from plw.loss.config import LossConfig
 from plw.training.config import TrainConfig
 
 
@@ -67,3 +70,42 @@ def test_no_token_may_count_for_nothing_in_every_example(base):
     with pytest.raises(PLWError, match="both 0: no token would count"):
         load(base, "prompt_loss_weight=0", "completion_loss_weight=0")
     assert load(base, "prompt_loss_weight=0", "completion_loss_weight=0", "role_weights.user=0.5")
+
+
+OLD_LOSS_KEYS = {
+    "normalizer": ("nonzero", "loss.normalizer"),
+    "loss_impl": ("full", "loss.impl"),
+    "chunk_size": (64, "loss.chunk_size"),
+    "regularization.label_smoothing": (0.1, "loss.label_smoothing"),
+    "regularization.minkowski_lambda": (0.01, "loss.minkowski_lambda"),
+    "regularization.minkowski_p": (1.5, "loss.minkowski_p"),
+}
+
+
+def test_old_loss_keys_still_work_with_a_warning_naming_the_new_key(base, caplog):
+    with caplog.at_level(logging.WARNING, logger="plw"):
+        old = load(
+            base, *(f"{k}={v}" for k, (v, _) in OLD_LOSS_KEYS.items()), "regularization.weight_decay=0.1"
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.name == "plw"]
+    assert warnings == [
+        f"plw: {k} is now {new} (the old key still works)" for k, (_, new) in OLD_LOSS_KEYS.items()
+    ]
+    new = load(base, *(f"{new}={v}" for v, new in OLD_LOSS_KEYS.values()), "regularization.weight_decay=0.1")
+    assert old == new
+    assert old.loss == LossConfig(normalizer="nonzero", impl="full", chunk_size=64, label_smoothing=0.1,
+                                  minkowski_lambda=0.01, minkowski_p=1.5)  # fmt: skip
+    assert old.regularization.weight_decay == 0.1 and TrainConfig.model_validate(base).loss == LossConfig()
+    # The same value at the old and the new key is no conflict.
+    assert load(base, "chunk_size=8", "loss.chunk_size=8") == load(base, "loss.chunk_size=8")
+
+
+def test_an_old_and_a_new_loss_key_differing_are_one_line_naming_both(base):
+    with pytest.raises(PLWError) as err:
+        load(base, "regularization.minkowski_p=3", "loss.minkowski_p=2")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("c.yaml: ")
+    assert (
+        "regularization.minkowski_p (the old key of loss.minkowski_p) and loss.minkowski_p are both given, "
+        "with different values (3 and 2); give only loss.minkowski_p" in message
+    )

@@ -52,12 +52,8 @@ def test_lora_and_regularisers_run(plw_cli, config_file, tmp_path):
         max_steps=2,
         eval_data=None,
         lora={"r": 4, "alpha": 8, "dropout": 0.1},
-        regularization={
-            "weight_decay": 0.1,
-            "dropout": 0.1,
-            "label_smoothing": 0.1,
-            "minkowski_lambda": 1e-3,
-        },
+        regularization={"weight_decay": 0.1, "dropout": 0.1},
+        loss={"label_smoothing": 0.1, "minkowski_lambda": 1e-3},
     )
     code, _, _ = plw_cli("train", str(path), "packing=true", "precision=bf16")
     assert code in (0, None)
@@ -95,6 +91,18 @@ def test_bad_config_is_one_line_exit_2(monkeypatch, plw_cli, config_file, overri
     err = " ".join(err.split())
     assert message in err and "Traceback" not in err
     assert str(config_file()) in err or "not found" in err
+
+
+def test_an_old_and_a_new_loss_key_differing_are_one_line_exit_2(monkeypatch, plw_cli, config_file):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a config error must be found before any model loads")
+
+    monkeypatch.setattr("plw.models.load_model", no_model)
+    code, _, err = plw_cli("train", str(config_file(normalizer="nonzero")), "loss.normalizer=completion")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "normalizer (the old key of loss.normalizer) and loss.normalizer are both given" in " ".join(
+        err.split()
+    )
 
 
 def test_bad_yaml_names_line(plw_cli, tmp_path):

@@ -11,6 +11,8 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from plw.config import Strict
 from plw.data.sources import LOCAL_SUFFIXES
 from plw.data.weights import TokenWeights, Weight, unit_weight
+from plw.loss.config import LossConfig
+from plw.training.legacy import move_legacy_loss_keys
 
 MAX_SEED = 2**32 - 1  # transformers.set_seed seeds numpy too, whose seeds are 0 .. 2**32 - 1
 
@@ -81,7 +83,8 @@ class LoraSettings(Finite):
 
 
 class Regularization(Finite):
-    """The paper's comparison regularisers, one key each (0 = off)."""
+    """The paper's comparison regularisers that are not part of the loss (label smoothing and the
+    Minkowski penalty are: `loss:`)."""
 
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay")
     dropout: float | None = Field(
@@ -90,11 +93,6 @@ class Regularization(Finite):
         lt=1,
         description="written into every dropout field of the model config; null keeps the model's",
     )
-    label_smoothing: float = Field(
-        0.0, ge=0, lt=1, description="per-token label smoothing, before PLW weighting"
-    )
-    minkowski_lambda: float = Field(0.0, ge=0, description="strength of lambda * sum |theta - theta0|^p")
-    minkowski_p: float = Field(2.0, ge=1, description="exponent p of the Minkowski penalty")
 
 
 class TrainConfig(Finite):
@@ -141,16 +139,11 @@ class TrainConfig(Finite):
         "right: cut the end; drop: drop over-long examples",
     )
     packing: bool = Field(False, description="pack examples into max_length rows, attention kept per example")
-    normalizer: Literal["weight_sum", "nonzero", "completion"] = Field(
-        "weight_sum", description="loss denominator over each optimizer step, see plw.loss.weighted"
+    loss: LossConfig = Field(
+        default_factory=LossConfig,
+        description="the weighted loss: normalizer, impl, chunk_size, label_smoothing, minkowski_lambda, "
+        "minkowski_p (each documented in plw.loss.config.LossConfig)",
     )
-    loss_impl: Literal["auto", "chunked", "full", "cce", "liger"] = Field(
-        "auto",
-        description="auto: the chunked loss (no full logits) when exact for the model, else full; "
-        "cce/liger: a CUDA kernel library's fused loss (plw.loss.kernels), falling back to chunked "
-        "with a logged reason where it cannot run",
-    )
-    chunk_size: int = Field(1024, ge=1, description="tokens per [chunk, vocab] block of the chunked loss")
     lora: LoraSettings | None = Field(None, description="LoRA settings; null = full fine-tuning")
     regularization: Regularization = Field(default_factory=Regularization, description="regularisers")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="training precision")
@@ -191,6 +184,11 @@ class TrainConfig(Finite):
         validate_default=True,  # its validator checks the whole TrainingArguments, so it always runs
         description="any other transformers.TrainingArguments field, passed through",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_loss_keys(cls, data: Any) -> Any:
+        return move_legacy_loss_keys(data) if isinstance(data, dict) else data
 
     @field_validator("prompt_loss_weight")
     @classmethod

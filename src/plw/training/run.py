@@ -229,12 +229,7 @@ def build_trainer(config: TrainConfig, model, tokenizer, weights, train_set, eva
         processing_class=tokenizer,
         data_collator=PLWDataCollator(tokenizer.pad_token_id, padding_free=config.packing, weights=weights),
         callbacks=[LogLastStep(), StopOnNonFinite(), StopOnPreemption(), *callbacks],
-        normalizer=config.normalizer,
-        label_smoothing=config.regularization.label_smoothing,
-        minkowski_lambda=config.regularization.minkowski_lambda,
-        minkowski_p=config.regularization.minkowski_p,
-        loss_impl=config.loss_impl,
-        chunk_size=config.chunk_size,
+        loss=config.loss,
     )
 
 
