@@ -115,6 +115,26 @@ def test_fingerprint_of_a_fixed_config_never_changes():
     assert fingerprint(config, {}) == "900e93e7aafde9aa"
 
 
+def test_fingerprint_is_the_same_for_the_old_and_the_new_loss_keys():
+    # The loss settings moved into `loss:`; fingerprints hash the old layout, so a finished cell whose
+    # config gave them at their old keys stays done. The value is what plw computed before the move.
+    from plw.training.config import TrainConfig
+
+    data = {"model": "hf-internal-testing/tiny-random-gpt2", "data": {"path": "alpaca"},
+            "prompt_loss_weight": 0.1, "seed": 3, "output_dir": "/tmp/x"}  # fmt: skip
+    old = {"normalizer": "nonzero", "loss_impl": "full", "chunk_size": 7,
+           "regularization": {"weight_decay": 0.1, "label_smoothing": 0.1, "minkowski_lambda": 1e-3,
+                              "minkowski_p": 1.5}}  # fmt: skip
+    new = {"regularization": {"weight_decay": 0.1},
+           "loss": {"normalizer": "nonzero", "impl": "full", "chunk_size": 7, "label_smoothing": 0.1,
+                    "minkowski_lambda": 1e-3, "minkowski_p": 1.5}}  # fmt: skip
+    evaluation = {"tasks": ["arc_easy"], "limit": 5, "data_dir": None}
+    legacy = TrainConfig.model_validate({**data, **old})
+    current = TrainConfig.model_validate({**data, **new})
+    assert legacy == current
+    assert fingerprint(legacy, evaluation) == fingerprint(current, evaluation) == "1e6d66d3e3dec2e6"
+
+
 def test_a_second_driver_on_the_same_study_is_refused(make_study):
     study = make_study()
     with study_lock(study.directory()), pytest.raises(PLWError, match="another plw sweep"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_cell_config_sets_factors_and_regularizer(make_study, data_file):
                                  "label_smoothing=0.2"]},
         datasets={"toy": {"path": str(data_file), "limit": 4,
                           "eval_data": {"path": str(data_file), "limit": 2}}},
-        train={"max_steps": 3, "regularization": {"minkowski_p": 1.5}, "lora": {"r": 4}},
+        train={"max_steps": 3, "loss": {"minkowski_p": 1.5}, "lora": {"r": 4}},
     )  # fmt: skip
     configs = {c.regularizer: cell_config(study, c, Path("/out")) for c in expand(study)}
     mink = configs["minkowski=0.001"]
@@ -79,13 +80,37 @@ def test_cell_config_sets_factors_and_regularizer(make_study, data_file):
         "example-org/tiny-model",
         3,
     )
-    assert mink.regularization.minkowski_lambda == 0.001 and mink.regularization.minkowski_p == 1.5
+    assert mink.loss.minkowski_lambda == 0.001 and mink.loss.minkowski_p == 1.5
     assert (
         mink.data.limit == 4 and mink.eval_data.limit == 2 and mink.output_dir == "/out" and mink.lora.r == 4
     )
     assert configs["dropout=0.1"].regularization.dropout == 0.1
     assert configs["weight_decay=0.01"].regularization.weight_decay == 0.01
-    assert configs["label_smoothing=0.2"].regularization.label_smoothing == 0.2
+    assert configs["label_smoothing=0.2"].loss.label_smoothing == 0.2
+
+
+def test_loss_regularizers_set_the_loss_section_over_old_train_keys(make_study, caplog):
+    # The old keys in train: are moved once, at load (one warning each); the factor then sets the new key.
+    with caplog.at_level(logging.WARNING, logger="plw"):
+        study = make_study(
+            factors={"plw": [0.1], "model": ["tiny"], "dataset": ["toy"],
+                     "regularizer": ["label_smoothing=0.1", "minkowski=1e-4"]},
+            train={"normalizer": "nonzero",
+                   "regularization": {"label_smoothing": 0.05, "minkowski_p": 1.5, "weight_decay": 0.01}},
+        )  # fmt: skip
+    moved = [r.getMessage().split(" (")[0] for r in caplog.records if "is now" in r.getMessage()]
+    assert moved == [
+        "plw: train.normalizer is now train.loss.normalizer",
+        "plw: train.regularization.label_smoothing is now train.loss.label_smoothing",
+        "plw: train.regularization.minkowski_p is now train.loss.minkowski_p",
+    ]
+    configs = {c.regularizer: cell_config(study, c, Path("/out")) for c in check_study(study)}
+    smooth, mink = configs["label_smoothing=0.1"], configs["minkowski=0.0001"]
+    assert smooth.loss.label_smoothing == 0.1 and smooth.loss.minkowski_lambda == 0.0
+    assert mink.loss.minkowski_lambda == 1e-4 and mink.loss.label_smoothing == 0.05
+    assert {c.loss.normalizer for c in configs.values()} == {"nonzero"}
+    assert {c.loss.minkowski_p for c in configs.values()} == {1.5}
+    assert {c.regularization.weight_decay for c in configs.values()} == {0.01}
 
 
 BAD = [
@@ -122,6 +147,22 @@ BAD = [
     (
         {"factors": {"plw": [0.1], "model": ["tiny"], "dataset": ["toy"], "regularizer": ["dropout=1.5"]}},
         "factors.regularizer: dropout=1.5: Input should be less than 1",
+    ),
+    (
+        {
+            "factors": {
+                "plw": [0.1],
+                "model": ["tiny"],
+                "dataset": ["toy"],
+                "regularizer": ["label_smoothing=1"],
+            }
+        },
+        "factors.regularizer: label_smoothing=1: Input should be less than 1",
+    ),
+    (
+        {"train": {"chunk_size": 8, "loss": {"chunk_size": 16}}},
+        "train: train.chunk_size (the old key of train.loss.chunk_size) and train.loss.chunk_size are both "
+        "given, with different values (8 and 16); give only train.loss.chunk_size",
     ),
 ]
 

@@ -24,12 +24,20 @@ from plw.experiment.factors import (
     canonical,
     factor_column,
     set_path,
+    setting_path,
     split_keys,
     value_json,
     value_label,
     value_text,
 )
-from plw.experiment.study import FACTORS, Study, error_text, format_number, parse_regularizer
+from plw.experiment.study import (
+    FACTORS,
+    REGULARIZER_PATHS,
+    Study,
+    error_text,
+    format_number,
+    parse_regularizer,
+)
 
 MAX_ID_LENGTH = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]")
@@ -214,9 +222,7 @@ def train_config_data(study: Study, cell: Cell, output_dir: Path) -> dict[str, A
     )
     name, value = parse_regularizer(cell.regularizer)
     if name != "none":
-        reg = dict(data.get("regularization") or {})
-        reg["minkowski_lambda" if name == "minkowski" else name] = value
-        data["regularization"] = reg
+        set_path(data, REGULARIZER_PATHS[name], value)
     for path, level in cell.extra_values().items():
-        set_path(data, path, level)  # replaces what train: gives at that path
+        set_path(data, setting_path(path), level)  # replaces what train: gives at that path
     return data

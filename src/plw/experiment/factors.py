@@ -37,6 +37,8 @@ OWNED = {
     "regularization.label_smoothing": "factors.regularizer",
     "regularization.minkowski_lambda": "factors.regularizer",
     "regularization": "factors.regularizer",
+    "loss.label_smoothing": "factors.regularizer",
+    "loss.minkowski_lambda": "factors.regularizer",
 }
 
 
@@ -140,12 +142,21 @@ def overlap(paths: list[str]) -> tuple[str, str] | None:
     return None
 
 
+def setting_path(path: str) -> str:
+    """The TrainConfig path an extra factor at `path` sets: `path`, or the new key of an old loss key
+    (`chunk_size` -> `loss.chunk_size`). The factor keeps its declared name, so cell ids stay."""
+    from plw.training.legacy import LEGACY_LOSS_KEYS
+
+    return LEGACY_LOSS_KEYS.get(path, path)
+
+
 def path_problem(path: str) -> str | None:
     """Why `path` cannot be a factor (not a TrainConfig setting, or set by the study elsewhere), or None."""
     from pydantic import BaseModel
 
     from plw.training.config import TrainConfig
 
+    path = setting_path(path)
     for owned, owner in OWNED.items():
         if path == owned or path.startswith(owned + "."):
             return f"collides with {owner}, which sets {owned}"

@@ -25,6 +25,7 @@ from plw.experiment.cells import Cell, absolute_path, expand
 from plw.experiment.study import Study
 from plw.experiment.validate import check_cells
 from plw.training.config import TrainConfig
+from plw.training.legacy import legacy_layout
 
 
 @dataclass
@@ -53,7 +54,10 @@ class Plan:
 
 def fingerprint(config: TrainConfig, spec_eval: dict) -> str:
     """Hash of what determines a cell's results: its TrainConfig (bar output_dir) and eval settings."""
-    body = {"train": config.model_dump(mode="json", exclude={"output_dir"}), "eval": spec_eval}
+    # Hashed in the layout from before the loss settings moved into `loss:` (LossConfig): finished
+    # cells store their fingerprint, and a new layout would make every one of them look changed.
+    train = legacy_layout(config.model_dump(mode="json", exclude={"output_dir"}))
+    body = {"train": train, "eval": spec_eval}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

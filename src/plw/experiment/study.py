@@ -9,6 +9,7 @@ tasks exist is checked by `plw.experiment.validate`.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,14 +19,30 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_va
 from plw.config import Strict, apply_overrides, read_yaml, validate
 from plw.errors import PLWError
 from plw.evaluation.options import BenchmarkOptions
-from plw.experiment.factors import PREFIX, canonical, format_number, overlap, split_keys, value_json
+from plw.experiment.factors import (
+    PREFIX,
+    canonical,
+    format_number,
+    overlap,
+    setting_path,
+    split_keys,
+    value_json,
+)
 from plw.training.config import MAX_SEED
+from plw.training.legacy import move_legacy_loss_keys
 
 PAPER_PLW_LEVELS = (0.0, 5e-4, 2.236e-3, 1e-2, 2.463e-2, 5e-2, 1e-1, 2.463e-1, 5e-1, 1.0)
 """The paper's ten PLW levels (arXiv 2401.13586)."""
 
 FACTORS = ("plw", "model", "dataset", "seed", "regularizer")
-REGULARIZERS = ("weight_decay", "dropout", "label_smoothing", "minkowski")
+# The TrainConfig setting each regulariser of the `regularizer` factor sets.
+REGULARIZER_PATHS = {
+    "weight_decay": "regularization.weight_decay",
+    "dropout": "regularization.dropout",
+    "label_smoothing": "loss.label_smoothing",
+    "minkowski": "loss.minkowski_lambda",
+}
+REGULARIZERS = tuple(REGULARIZER_PATHS)
 # TrainConfig fields that factors (or the cell directory) set; a study's `train:` may not set them.
 FACTOR_FIELDS = {
     "model": "factors.model",
@@ -35,6 +52,7 @@ FACTOR_FIELDS = {
     "output_dir": "the cell directory",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+logger = logging.getLogger("plw")
 
 
 def parse_regularizer(value: str) -> tuple[str, float | None]:
@@ -143,6 +161,9 @@ class Factors(Strict):
             if len(set(texts)) < len(texts):
                 dup = next(t for i, t in enumerate(texts) if t in texts[:i])
                 raise ValueError(f"{path}: duplicate value {dup}")
+            if setting_path(path) != path:
+                logger.warning("plw: factors.train.%s sets %s, its new key (the old key still works)",
+                               path, setting_path(path))  # fmt: skip
         return value
 
 
@@ -223,7 +244,8 @@ class Study(Strict):
         for key, owner in FACTOR_FIELDS.items():
             if key in value:
                 raise ValueError(f"'{key}' is set by {owner}, not by train:")
-        return value
+        # Once here, not in every cell: one warning per old key, and factors then set the new keys.
+        return move_legacy_loss_keys(value, where="train.")
 
     @field_validator("exclude", "include")
     @classmethod

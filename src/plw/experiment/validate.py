@@ -17,11 +17,9 @@ from pydantic import ValidationError
 
 from plw.errors import PLWError
 from plw.experiment.cells import Cell, dataset_spec, expand, model_spec, train_config_data
-from plw.experiment.factors import path_problem, value_json, value_text
-from plw.experiment.study import Study, error_text, parse_regularizer
+from plw.experiment.factors import path_problem, setting_path, value_json, value_text
+from plw.experiment.study import REGULARIZER_PATHS, Study, error_text, parse_regularizer
 from plw.training.config import DataConfig, TrainConfig
-
-_REG_FIELD = {"minkowski": "minkowski_lambda"}
 
 
 def check_cells(
@@ -135,7 +133,8 @@ def _extra_key(study: Study, cell: Cell, loc: list[str]) -> str | None:
     """The extra factor behind an error at `loc` (its path at, inside or above `loc`), as a study key."""
     where = ".".join(loc)
     for path, value in cell.extra_values().items():
-        if where == path or where.startswith(path + ".") or path.startswith(where + "."):
+        at = setting_path(path)
+        if where == at or where.startswith(at + ".") or at.startswith(where + "."):
             levels = [value_json(v) for v in study.factors.train.get(path, [])]
             text = value_json(value)
             if text in levels:
@@ -157,7 +156,7 @@ def _blame(study: Study, cell: Cell, loc: list[str]) -> str:
         return _model_key(study, cell.model)
     if head == "prompt_loss_weight":
         return "factors.plw"
-    if head == "regularization" and len(loc) > 1 and loc[1] == _REG_FIELD.get(name, name):
+    if ".".join(loc[:2]) == REGULARIZER_PATHS.get(name):
         return f"factors.regularizer: {cell.regularizer}"
     if head in study.train:
         return "train." + ".".join(loc)
