@@ -63,6 +63,13 @@ def test_each_cell_config_gets_its_levels_on_top_of_train(make_study):
     }  # fmt: skip
 
 
+def test_an_old_loss_key_as_a_factor_sets_the_new_key_and_keeps_its_cell_ids(make_study):
+    study = make_study(factors=factors(**{"train.chunk_size": [8, 16]}))
+    cells = check_study(study)
+    assert cells[0].id == "plw=0__model=tiny__dataset=toy__seed=0__reg=none__chunk_size=8"
+    assert {cell_config(study, c, Path("/o")).loss.chunk_size for c in cells} == {8, 16}
+
+
 BAD = [
     ({"train.learnin_rate": [1e-5]}, "factors.train.learnin_rate: unknown training setting 'learnin_rate'"),
     ({"train.lora.rank": [8]}, "factors.train.lora.rank: unknown training setting 'rank'"),
@@ -76,6 +83,11 @@ BAD = [
     ({"train.seed": [1]}, "factors.train.seed: collides with factors.seed"),
     ({"train.data.limit": [4]}, "factors.train.data.limit: collides with factors.dataset"),
     ({"train.regularization.weight_decay": [0.1]}, "collides with factors.regularizer"),
+    (
+        {"train.loss.label_smoothing": [0.1]},
+        "collides with factors.regularizer, which sets loss.label_smoothing",
+    ),
+    ({"train.loss.chunk": [8]}, "factors.train.loss.chunk: unknown training setting 'chunk'"),
     ({"train.learning_rate": 0.1}, "factors: train.learning_rate: expected a list of values"),
     ({"train.learning_rate": []}, "factors.train: learning_rate: must not be empty"),
     ({"train.learning_rate": [0.1, 0.1]}, "factors.train: learning_rate: duplicate value 0.1"),
