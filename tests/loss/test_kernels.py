@@ -2,8 +2,8 @@
 
 There is no CUDA device here, so the libraries' kernels never run in these tests. What runs is
 everything plw adds around them: the reasons for falling back, and the weighting, row selection and
-logging of `kernel_weighted_ce`, with the kernel replaced by an exact per-token cross-entropy that has
-the libraries' `reduction="none"` contract.
+logging of `chunked_weighted_ce(..., token_ce=kernel)`, with the kernel replaced by an exact
+per-token cross-entropy that has the libraries' `reduction="none"` contract.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from plw.loss import kernels
 from plw.loss.chunked import chunked_weighted_ce
-from plw.loss.kernels import kernel_weighted_ce, unavailable
+from plw.loss.kernels import unavailable
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -73,7 +73,10 @@ def test_weighting_around_a_kernel_equals_the_chunked_loss(fake_kernels, plw, ep
     hidden, weight, bias, targets, weights = problem(plw)
     ref_total, ref_nll = chunked_weighted_ce(hidden, weight, bias, targets, weights, label_smoothing=eps)
     ref_grads = torch.autograd.grad(ref_total, (hidden, weight, bias))
-    total, nll = kernel_weighted_ce("liger", hidden, weight, bias, targets, weights, label_smoothing=eps)
+    liger = kernels.KERNELS["liger"]
+    total, nll = chunked_weighted_ce(
+        hidden, weight, bias, targets, weights, label_smoothing=eps, token_ce=liger
+    )
     grads = torch.autograd.grad(total, (hidden, weight, bias))
     torch.testing.assert_close(total, ref_total, **TOL)
     for got, want in zip(grads, ref_grads, strict=True):

@@ -21,11 +21,16 @@ gradients so the trainer can still log a prompt loss at PLW = 0.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from plw.batch import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    from plw.loss.kernels import TokenCE
 
 
 def chunked_weighted_ce(
@@ -38,6 +43,7 @@ def chunked_weighted_ce(
     label_smoothing: float = 0.0,
     chunk_size: int = 1024,
     score_zero_weight: bool = True,
+    token_ce: TokenCE | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Weighted sum of per-token cross-entropies of a linear head, computed chunk by chunk.
 
@@ -51,6 +57,9 @@ def chunked_weighted_ce(
         chunk_size: tokens per [chunk_size, V] block of logits.
         score_zero_weight: also score (without gradient) the non-ignored tokens of weight 0, so their
             NLL can be logged; otherwise their NLL is NaN.
+        token_ce: a kernel library's per-token cross-entropy (`plw.loss.kernels.KERNELS`) computing
+            the selected rows instead of plw's chunks (`chunk_size` is then unused, and the kernel
+            keeps the caller's precision); the row selection, weighting and logging stay these.
 
     Returns:
         (weighted_sum, nll): weighted_sum is a float32 scalar sum_i weights_i * ce_i, differentiable
@@ -61,15 +70,19 @@ def chunked_weighted_ce(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     # Under mixed precision (the trainer's autocast) the matmuls would otherwise run in half
-    # precision; the loss is defined in float32.
-    with torch.autocast(hidden.device.type, enabled=False):
+    # precision; the loss is defined in float32. The kernel libraries manage their own precision.
+    precision = torch.autocast(hidden.device.type, enabled=False) if token_ce is None else nullcontext()
+    with precision:
         return _weighted_ce(
-            hidden, head_weight, head_bias, targets, weights, label_smoothing, chunk_size, score_zero_weight
-        )
+            hidden, head_weight, head_bias, targets, weights, label_smoothing, chunk_size, score_zero_weight,
+            token_ce,
+        )  # fmt: skip
 
 
-def _weighted_ce(hidden, head_weight, head_bias, targets, weights, eps, chunk_size, score_zero_weight):
-    """`chunked_weighted_ce` with autocast off and arguments checked."""
+def _weighted_ce(
+    hidden, head_weight, head_bias, targets, weights, eps, chunk_size, score_zero_weight, token_ce
+):
+    """`chunked_weighted_ce` with the precision set and arguments checked."""
     weights = weights.float()
     valid = targets.ne(IGNORE_INDEX)
     weighted = valid & weights.ne(0)
@@ -77,10 +90,7 @@ def _weighted_ce(hidden, head_weight, head_bias, targets, weights, eps, chunk_si
 
     rows = _rows(weighted)
     h, t, w = _select(hidden, rows), _select(targets, rows), _select(weights, rows)
-    if _needs_grad(hidden, head_weight, head_bias):
-        total, nll_w = _FusedLinearCE.apply(h, head_weight, head_bias, t, w, eps, chunk_size)
-    else:
-        total, nll_w = _forward_only(h, head_weight, head_bias, t, w, eps, chunk_size)
+    total, nll_w = _rows_ce(h, head_weight, head_bias, t, w, eps, chunk_size, token_ce)
     _scatter(nll, rows, nll_w)
 
     if score_zero_weight:
@@ -88,11 +98,23 @@ def _weighted_ce(hidden, head_weight, head_bias, targets, weights, eps, chunk_si
         if rows0 is None or rows0.numel():
             with torch.no_grad():
                 h0, t0 = _select(hidden.detach(), rows0), _select(targets, rows0)
-                _, nll0 = _forward_only(
-                    h0, head_weight.detach(), _detach(head_bias), t0, None, 0.0, chunk_size
-                )
+                bias0 = _detach(head_bias)
+                _, nll0 = _rows_ce(h0, head_weight.detach(), bias0, t0, None, 0.0, chunk_size, token_ce)
             _scatter(nll, rows0, nll0)
     return total, nll
+
+
+def _rows_ce(h, head_weight, head_bias, t, w, eps, chunk_size, token_ce) -> tuple[Tensor, Tensor]:
+    """(sum_i w_i * ce_i, detached [n] ce) of the selected rows h [n, H], t [n], w [n] (None: score
+    only): by a kernel's per-token CE, else chunk by chunk (with the fused gradient when one is needed)."""
+    if token_ce is not None:
+        if not len(t):  # nothing to give the kernel (it may not take empty inputs)
+            return h.new_zeros((), dtype=torch.float32), h.new_zeros((0,), dtype=torch.float32)
+        ce = token_ce(h, head_weight, head_bias, t, eps).float()
+        return (ce if w is None else ce * w).sum(), ce.detach()
+    if w is not None and _needs_grad(h, head_weight, head_bias):
+        return _FusedLinearCE.apply(h, head_weight, head_bias, t, w, eps, chunk_size)
+    return _forward_only(h, head_weight, head_bias, t, w, eps, chunk_size)
 
 
 def _check_shapes(hidden, head_weight, head_bias, targets, weights) -> None:

@@ -173,12 +173,10 @@ class NextTokenLoss:
         hidden = outputs.logits[:, :-1, :]
         args = (hidden.reshape(-1, hidden.size(-1)), head_weight, head_bias, targets.reshape(-1),
                 weights.reshape(-1))  # fmt: skip
-        eps = self.config.label_smoothing
-        if path == "chunked":
-            weighted_sum, nll = chunked_weighted_ce(
-                *args, label_smoothing=eps, chunk_size=self.config.chunk_size
-            )
-        else:
-            weighted_sum, nll = kernels.kernel_weighted_ce(path, *args, label_smoothing=eps)
+        token_ce = None if path == "chunked" else kernels.KERNELS[path]  # a kernel's per-token CE
+        weighted_sum, nll = chunked_weighted_ce(
+            *args, label_smoothing=self.config.label_smoothing, chunk_size=self.config.chunk_size,
+            token_ce=token_ce,
+        )  # fmt: skip
         outputs.logits = None
         return outputs, weighted_sum, nll.view(targets.shape)
