@@ -69,8 +69,10 @@ def validate(model: type[T], data: dict[str, Any], source: str) -> T:
         return model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in first["loc"])
         message = first["msg"]
+        if not key:  # a check across keys (a model validator): its message names them
+            raise PLWError(f"{source}: {message.removeprefix('Value error, ')}") from err
         if first["type"] == "extra_forbidden":
             message = "unknown key"
         elif first["type"] == "missing":
