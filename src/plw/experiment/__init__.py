@@ -3,9 +3,10 @@
     from plw.experiment import load_study, run_sweep
     states = run_sweep(load_study(Path("configs/studies/tiny.yaml")))
 
-Modules: `study` (the study file), `cells` (grid and cell ids), `validate`, `driver` (resumable
-runs), `executor_local` / `executor_ray`, `worker` and `runner` (one cell), `mechanisms` (weight
-distance, loss RSD, validation loss, memorisation), `store` (results.sqlite), `status`, `estimate`,
+Modules: `study` (the study file), `cells` (grid and cell ids), `validate` (one pass over the
+expanded cells), `plan` (validated cells and their states, fingerprints), `driver` (resumable runs),
+`executor_local` / `executor_ray`, `worker` and `runner` (one cell), `mechanisms` (weight distance,
+loss RSD, validation loss, memorisation), `store` (results.sqlite), `status`, `estimate`,
 `progress`. See docs/sweeps.md.
 """
 
